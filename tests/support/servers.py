@@ -1,0 +1,208 @@
+"""Start and stop registry servers (dockyard or the reference ``docker-registry``) for tests.
+
+A :class:`RegistryServer` owns one config file, one log file and one loopback port. The storage root may be
+shared between several servers (that is how the compatibility tests hand a tree from one implementation to
+the other). ``stop()`` followed by ``start()`` brings the same server back on the same root and port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import requests
+import yaml
+
+Kind = Literal["dockyard", "reference"]
+KINDS: tuple[Kind, ...] = ("reference", "dockyard")
+
+#: The shared HTTP secret every test server gets unless told otherwise, so that upload ``_state`` tokens made
+#: by one server are accepted by another on the same root (as with several replicas of the reference).
+DEFAULT_SECRET = "dockyard-test-shared-secret"
+
+REFERENCE_BINARY = "docker-registry"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated recursively with ``extra`` (a new dict; neither input is changed)."""
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def base_config(root: Path, port: int, secret: str) -> dict[str, Any]:
+    """The reference registry's config for a filesystem root on 127.0.0.1:port."""
+    return {
+        "version": 0.1,
+        "log": {"level": "info"},
+        "storage": {"filesystem": {"rootdirectory": str(root)}, "delete": {"enabled": True}},
+        "http": {"addr": f"127.0.0.1:{port}", "secret": secret},
+    }
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for a server: ours without ``REGISTRY_*`` overrides, which both servers would read."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+
+
+class RegistryServerError(RuntimeError):
+    """The server did not come up (or went away); the message carries the tail of its log."""
+
+
+class RegistryServer:
+    """One registry process: ``kind`` is ``"dockyard"`` or ``"reference"`` (``docker-registry``)."""
+
+    def __init__(
+        self,
+        kind: Kind,
+        workdir: Path,
+        root: Path | None = None,
+        *,
+        secret: str | None = None,
+        extra_config: dict[str, Any] | None = None,
+        port: int | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown registry kind {kind!r}; expected one of {KINDS}")
+        self.kind: Kind = kind
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.root = Path(root) if root is not None else self.workdir / "root"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = port if port is not None else free_port()
+        self.secret = secret if secret is not None else DEFAULT_SECRET
+        self.config: dict[str, Any] = deep_merge(
+            base_config(self.root, self.port, self.secret), extra_config or {}
+        )
+        self.config_path = self.workdir / "config.yml"
+        self.log_path = self.workdir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.write_config()
+
+    # -- addresses -----------------------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``, as used in image references (``HOST/name:tag``)."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://{self.host}"
+
+    @property
+    def v2(self) -> Path:
+        """The storage tree the seed describes: ``<root>/docker/registry/v2``."""
+        return self.root / "docker" / "registry" / "v2"
+
+    def __repr__(self) -> str:
+        return f"RegistryServer({self.kind}, {self.host}, root={self.root})"
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def write_config(self) -> None:
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+
+    def command(self) -> list[str]:
+        if self.kind == "dockyard":
+            return [sys.executable, "-m", "dockyard", "serve", str(self.config_path)]
+        binary = shutil.which(REFERENCE_BINARY) or f"/usr/bin/{REFERENCE_BINARY}"
+        return [binary, "serve", str(self.config_path)]
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = START_TIMEOUT) -> RegistryServer:
+        """Start the process and wait until ``GET /v2/`` answers 200."""
+        if self.running:
+            return self
+        with self.log_path.open("ab") as log:
+            log.write(f"\n==== start {self.kind}: {' '.join(self.command())}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=clean_env(),
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                self.process = None
+                raise RegistryServerError(
+                    f"{self.kind} registry exited with code {code} before answering /v2/\n{self.log_tail()}"
+                )
+            try:
+                response = requests.get(f"{self.url}/v2/", timeout=2)
+                if response.status_code == 200:
+                    return self
+                last_error = f"GET /v2/ answered {response.status_code}"
+            except requests.RequestException as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.05)
+        self.stop()
+        raise RegistryServerError(
+            f"{self.kind} registry on {self.host} not ready within {timeout:.0f}s ({last_error})\n"
+            f"{self.log_tail()}"
+        )
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
+        """SIGTERM the process (SIGKILL after ``timeout``); returns its exit code, None if not running."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        return process.returncode
+
+    def restart(self) -> RegistryServer:
+        self.stop()
+        return self.start()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return f"(no log at {self.log_path})"
+        tail = "\n".join(text.splitlines()[-lines:])
+        return f"---- last {lines} lines of {self.log_path} ----\n{tail}"
+
+    def __enter__(self) -> RegistryServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
