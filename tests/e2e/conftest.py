@@ -1,0 +1,59 @@
+"""Fixtures for the real-client end-to-end tests: locally built images (once per session) and confined
+client configurations (per test)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import images as img
+from tests.support.clients import Clients
+from tests.support.servers import RegistryServer
+
+#: Size of the large-layer image; DOCKYARD_TEST_LARGE_MIB overrides (default 300 MiB).
+LARGE_MIB = int(os.environ.get("DOCKYARD_TEST_LARGE_MIB", "300"))
+
+
+@dataclass(frozen=True)
+class SeedImages:
+    """The seed scenario's images, in one OCI layout: busybox 1.29.2 and latest (single platform) and the
+    multi-platform hello (an image index over linux/amd64, linux/arm64, linux/arm/v7)."""
+
+    layout: Path
+    busybox_v1: img.OciImage
+    busybox_v2: img.OciImage
+    hello: img.OciImage
+
+
+@pytest.fixture(scope="session")
+def seed_images(tmp_path_factory: pytest.TempPathFactory) -> SeedImages:
+    layout = tmp_path_factory.mktemp("images") / "seed"
+    return SeedImages(
+        layout=layout,
+        busybox_v1=img.build_busybox(layout, "1.29.2"),
+        busybox_v2=img.build_busybox(layout, "latest"),
+        hello=img.build_hello(layout),
+    )
+
+
+@pytest.fixture(scope="session")
+def large_image(tmp_path_factory: pytest.TempPathFactory) -> img.OciImage:
+    layout = tmp_path_factory.mktemp("large") / "layout"
+    return img.build_large(layout, LARGE_MIB * img.MiB)
+
+
+@pytest.fixture
+def clients(tmp_path: Path) -> Clients:
+    """skopeo/podman confined to this test's directory."""
+    return Clients(tmp_path / "clients")
+
+
+def push_seed(clients: Clients, server: RegistryServer, images: SeedImages) -> None:
+    """The seed scenario's pushes: busybox v1 as 1.29.2, v2 as latest, hello (all platforms) as latest."""
+    clients.mark_insecure(server.host)
+    clients.copy(images.busybox_v1.transport, f"docker://{server.host}/busybox:1.29.2")
+    clients.copy(images.busybox_v2.transport, f"docker://{server.host}/busybox:latest")
+    clients.copy(images.hello.transport, f"docker://{server.host}/hello:latest", "--all")

@@ -1,0 +1,190 @@
+"""The real registry clients (skopeo, podman, the docker CLI through ``podman system service``), each
+confined to a test directory: its own registries.conf (test registries marked insecure), signature policy,
+storage.conf (``vfs`` driver, graph root and run root under the test directory) and containers.conf.
+Nothing here touches the machine's default container storage or configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support.images import run
+
+INSECURE_POLICY = {"default": [{"type": "insecureAcceptAnything"}]}
+
+
+class Clients:
+    """skopeo and podman with configuration files written under ``workdir``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.policy = self.workdir / "policy.json"
+        self.registries_conf = self.workdir / "registries.conf"
+        self.registries_dropins = self.workdir / "registries.conf.d"
+        self.storage_conf = self.workdir / "storage.conf"
+        self.containers_conf = self.workdir / "containers.conf"
+        self.graph_root = self.workdir / "storage"
+        self.run_root = self.workdir / "run"
+        self.tmpdir = self.workdir / "tmp"
+        self.auth_file = self.workdir / "auth.json"
+        self.insecure_hosts: set[str] = set()
+        for directory in (self.registries_dropins, self.graph_root, self.run_root, self.tmpdir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.policy.write_text(json.dumps(INSECURE_POLICY))
+        self.auth_file.write_text("{}")
+        self.registries_conf.write_text('unqualified-search-registries = []\nshort-name-mode = "disabled"\n')
+        self.storage_conf.write_text(
+            f'[storage]\ndriver = "vfs"\ngraphroot = "{self.graph_root}"\nrunroot = "{self.run_root}"\n'
+        )
+        self.containers_conf.write_text(
+            "[engine]\n"
+            'cgroup_manager = "cgroupfs"\n'
+            'events_logger = "file"\n'
+            f'events_logfile_path = "{self.workdir / "events.log"}"\n'
+            f'tmp_dir = "{self.tmpdir}"\n'
+            f'static_dir = "{self.graph_root / "libpod"}"\n'
+            f'volume_path = "{self.graph_root / "volumes"}"\n'
+            "[containers]\n"
+            'log_driver = "k8s-file"\n'
+        )
+
+    def mark_insecure(self, host: str) -> Path:
+        """A registries.conf drop-in marking ``host`` (``127.0.0.1:PORT``) insecure (plain HTTP)."""
+        self.insecure_hosts.add(host)
+        dropin = self.registries_dropins / f"{host.replace(':', '_')}.conf"
+        dropin.write_text(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
+        return dropin
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "CONTAINERS_"))}
+        env.update(
+            CONTAINERS_REGISTRIES_CONF=str(self.registries_conf),
+            CONTAINERS_REGISTRIES_CONF_DIR=str(self.registries_dropins),
+            CONTAINERS_STORAGE_CONF=str(self.storage_conf),
+            CONTAINERS_CONF=str(self.containers_conf),
+            REGISTRY_AUTH_FILE=str(self.auth_file),
+            TMPDIR=str(self.tmpdir),
+        )
+        return env
+
+    # -- skopeo ------------------------------------------------------------------------------------------
+    def skopeo(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return self.run(["skopeo", "--policy", str(self.policy), *args], timeout=timeout)
+
+    def copy(self, src: str, dest: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """``skopeo copy`` with TLS verification off on both sides (the test registries are plain HTTP)."""
+        return self.skopeo(
+            "copy", "--src-tls-verify=false", "--dest-tls-verify=false", *args, src, dest, timeout=timeout
+        )
+
+    def inspect_raw(self, ref: str, *args: str) -> bytes:
+        """The manifest bytes exactly as the registry serves them (``skopeo inspect --raw``)."""
+        proc = subprocess.run(
+            ["skopeo", "--policy", str(self.policy), "inspect", "--raw", "--tls-verify=false", *args, ref],
+            capture_output=True,
+            env=self.env(),
+            timeout=120,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(
+                f"skopeo inspect --raw {ref} failed:\n{proc.stderr.decode(errors='replace')}"
+            )
+        return proc.stdout
+
+    def inspect_config(self, ref: str, *args: str) -> dict[str, Any]:
+        """The image config blob (``skopeo inspect --config``), parsed."""
+        proc = self.skopeo("inspect", "--config", "--tls-verify=false", *args, ref)
+        config: dict[str, Any] = json.loads(proc.stdout)
+        return config
+
+    # -- podman ------------------------------------------------------------------------------------------
+    def podman_args(self) -> list[str]:
+        return [
+            "podman",
+            "--root", str(self.graph_root),
+            "--runroot", str(self.run_root),
+            "--storage-driver", "vfs",
+            "--tmpdir", str(self.tmpdir),
+            "--cgroup-manager", "cgroupfs",
+            "--events-backend", "file",
+        ]  # fmt: skip
+
+    def podman(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return self.run([*self.podman_args(), *args], timeout=timeout)
+
+    def run(self, cmd: list[str], *, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return run(cmd, timeout=timeout, env=self.env())
+
+
+class PodmanService:
+    """``podman system service`` on a unix socket: the Docker-compatible API the docker CLI talks to."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+        self.socket = clients.workdir / "podman.sock"
+        self.log_path = clients.workdir / "podman-service.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def start(self, timeout: float = 30) -> PodmanService:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*self.clients.podman_args(), "system", "service", "--time=0", self.docker_host],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.clients.env(),
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"podman system service exited:\n{self.log_path.read_text()[-4000:]}")
+            if self.socket.exists():
+                proc = subprocess.run(
+                    self.docker_cmd("version", "--format", "{{.Server.APIVersion}}"),
+                    capture_output=True,
+                    text=True,
+                    env=self.docker_env(),
+                    timeout=30,
+                )
+                if proc.returncode == 0:
+                    return self
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"podman system service not ready:\n{self.log_path.read_text()[-4000:]}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def docker_env(self) -> dict[str, str]:
+        env = self.clients.env()
+        env["DOCKER_CONFIG"] = str(self.clients.workdir / "docker-config")
+        env.pop("DOCKER_HOST", None)
+        return env
+
+    def docker_cmd(self, *args: str) -> list[str]:
+        docker = shutil.which("docker") or "docker"
+        return [docker, "-H", self.docker_host, *args]
+
+    def docker(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return run(self.docker_cmd(*args), timeout=timeout, env=self.docker_env())
