@@ -89,8 +89,13 @@ def read_tree(v2: Path) -> Tree:
             tree.blobs.add(f"sha256:{blob.name}")
 
     repos_dir = v2 / "repositories"
-    for manifests_dir in sorted(repos_dir.rglob("_manifests")):
-        repo_dir = manifests_dir.parent
+    repo_dirs = {
+        p.parent
+        for p in repos_dir.rglob("*")
+        if p.is_dir() and p.name in ("_layers", "_manifests", "_uploads")
+    }
+    for repo_dir in sorted(repo_dirs):
+        manifests_dir = repo_dir / "_manifests"
         repo = Repository(repo_dir.relative_to(repos_dir).as_posix())
         repo.has_uploads_dir = (repo_dir / "_uploads").is_dir()
         for digest, link in link_dirs(repo_dir / "_layers").items():

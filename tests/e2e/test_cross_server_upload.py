@@ -1,0 +1,114 @@
+"""A blob upload started on one server and finished on another on the same root (same ``http.secret``),
+in raw HTTP: the ``_state`` token in the upload Location and the files under ``_uploads`` must mean the same
+to dockyard and to the reference, as they do between replicas of the reference."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.conftest import RegistryFactory
+from tests.support.images import seeded_bytes
+from tests.support.servers import Kind, RegistryServer
+from tests.support.tree import read_tree
+
+
+def location_path(response: requests.Response) -> str:
+    """The upload Location as path + query (it may be absolute, naming the server that answered)."""
+    location = response.headers["Location"]
+    parts = urlsplit(location)
+    assert parts.path.startswith("/v2/"), location
+    assert "_state=" in parts.query, f"no _state token in {location}"
+    return f"{parts.path}?{parts.query}"
+
+
+def patch(server: RegistryServer, location: str, data: bytes, offset: int) -> requests.Response:
+    response = requests.patch(
+        f"{server.url}{location}",
+        data=data,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{offset}-{offset + len(data) - 1}",
+            "Content-Length": str(len(data)),
+        },
+        timeout=30,
+    )
+    assert response.status_code == 202, (server.kind, response.status_code, response.text)
+    assert response.headers["Range"] == f"0-{offset + len(data) - 1}"
+    return response
+
+
+@pytest.mark.parametrize(("first", "second"), [("dockyard", "reference"), ("reference", "dockyard")])
+def test_upload_moves_between_servers(
+    registry_factory: RegistryFactory, tmp_path: Path, first: Kind, second: Kind
+) -> None:
+    root = tmp_path / "shared-root"
+    a = registry_factory(first, root=root)
+    b = registry_factory(second, root=root)
+    assert a.secret == b.secret
+    name = "cross/upload"
+    chunk1 = seeded_bytes(f"{first}-chunk1", 1024 * 1024 + 17)
+    chunk2 = seeded_bytes(f"{first}-chunk2", 512 * 1024 + 3)
+    chunk3 = seeded_bytes(f"{first}-chunk3", 4099)
+    digest = "sha256:" + hashlib.sha256(chunk1 + chunk2 + chunk3).hexdigest()
+
+    started = requests.post(f"{a.url}/v2/{name}/blobs/uploads/", timeout=30)
+    assert started.status_code == 202, started.text
+    upload_uuid = started.headers["Docker-Upload-UUID"]
+    assert upload_uuid in started.headers["Location"]
+    on_a = patch(a, location_path(started), chunk1, 0)
+
+    # the rest goes to the other server, with the token the first one handed out
+    status = requests.get(f"{b.url}{location_path(on_a)}", timeout=30)
+    assert status.status_code == 204, (second, status.status_code, status.text)
+    assert status.headers["Range"] == f"0-{len(chunk1) - 1}"
+    on_b = patch(b, location_path(on_a), chunk2, len(chunk1))
+    done = requests.put(
+        f"{b.url}{location_path(on_b)}&digest={digest}",
+        data=chunk3,
+        headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(chunk3))},
+        timeout=30,
+    )
+    assert done.status_code == 201, (second, done.status_code, done.text)
+    assert done.headers["Docker-Content-Digest"] == digest
+
+    for server in (a, b):
+        got = requests.get(f"{server.url}/v2/{name}/blobs/{digest}", timeout=30)
+        assert got.status_code == 200, (server.kind, got.status_code)
+        assert got.content == chunk1 + chunk2 + chunk3, server.kind
+        assert got.headers["Docker-Content-Digest"] == digest
+
+    tree = read_tree(a.v2)
+    assert digest in tree.blobs
+    assert tree.repositories[name].layers == {digest}
+    assert list((a.v2 / "repositories" / name / "_uploads").iterdir()) == []
+    # the finished upload is gone for both
+    for server in (a, b):
+        gone = requests.get(f"{server.url}{location_path(on_b)}", timeout=30)
+        assert gone.status_code == 404, (server.kind, gone.status_code)
+
+
+@pytest.mark.parametrize(("first", "second"), [("dockyard", "reference"), ("reference", "dockyard")])
+def test_other_secret_rejects_state(
+    registry_factory: RegistryFactory, tmp_path: Path, first: Kind, second: Kind
+) -> None:
+    """With a different ``http.secret`` the other server must refuse the token (it cannot verify it): the
+    reference answers 404 BLOB_UPLOAD_INVALID."""
+    root = tmp_path / "shared-root"
+    a = registry_factory(first, root=root, secret="secret-one")
+    b = registry_factory(second, root=root, secret="secret-two")
+    started = requests.post(f"{a.url}/v2/cross/secret/blobs/uploads/", timeout=30)
+    assert started.status_code == 202
+    on_a = patch(a, location_path(started), b"some bytes", 0)
+    refused = requests.patch(
+        f"{b.url}{location_path(on_a)}",
+        data=b"more",
+        headers={"Content-Type": "application/octet-stream", "Content-Range": "10-13"},
+        timeout=30,
+    )
+    assert refused.status_code == 404, (second, refused.status_code, refused.text)
+    assert refused.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
