@@ -4,6 +4,7 @@ client configurations (per test)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +47,23 @@ def large_image(tmp_path_factory: pytest.TempPathFactory) -> img.OciImage:
 
 
 @pytest.fixture
-def clients(tmp_path: Path) -> Clients:
+def clients_factory(tmp_path: Path) -> Iterator[Callable[[str], Clients]]:
+    """``clients_factory(name)``: another confined client set (its own podman storage) in this test."""
+    made: list[Clients] = []
+
+    def make(name: str) -> Clients:
+        made.append(Clients(tmp_path / name))
+        return made[-1]
+
+    yield make
+    for item in made:
+        item.close()
+
+
+@pytest.fixture
+def clients(clients_factory: Callable[[str], Clients]) -> Clients:
     """skopeo/podman confined to this test's directory."""
-    return Clients(tmp_path / "clients")
+    return clients_factory("clients")
 
 
 def push_seed(clients: Clients, server: RegistryServer, images: SeedImages) -> None:

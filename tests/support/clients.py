@@ -2,6 +2,11 @@
 confined to a test directory: its own registries.conf (test registries marked insecure), signature policy,
 storage.conf (``vfs`` driver, graph root and run root under the test directory) and containers.conf.
 Nothing here touches the machine's default container storage or configuration.
+
+registries.conf: skopeo 1.9 ignores ``CONTAINERS_REGISTRIES_CONF`` (only podman reads it) and no tool takes
+the drop-in directory from the environment; every one of them reads the per-user
+``$HOME/.config/containers/registries.conf`` and its ``registries.conf.d/`` drop-ins, also as root. So the
+clients run with ``HOME`` in the test directory, and a test registry is marked insecure by a drop-in there.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,12 +33,16 @@ class Clients:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.policy = self.workdir / "policy.json"
-        self.registries_conf = self.workdir / "registries.conf"
-        self.registries_dropins = self.workdir / "registries.conf.d"
+        self.home = self.workdir / "home"
+        self.registries_conf = self.home / ".config" / "containers" / "registries.conf"
+        self.registries_dropins = self.home / ".config" / "containers" / "registries.conf.d"
         self.storage_conf = self.workdir / "storage.conf"
         self.containers_conf = self.workdir / "containers.conf"
         self.graph_root = self.workdir / "storage"
-        self.run_root = self.workdir / "run"
+        # podman refuses a run root longer than 50 characters, and a unix socket path is limited too:
+        # these live in a short directory of their own, removed by close()
+        self.short_dir = Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp"))
+        self.run_root = self.short_dir / "run"
         self.tmpdir = self.workdir / "tmp"
         self.auth_file = self.workdir / "auth.json"
         self.insecure_hosts: set[str] = set()
@@ -56,18 +66,21 @@ class Clients:
             'log_driver = "k8s-file"\n'
         )
 
+    def close(self) -> None:
+        shutil.rmtree(self.short_dir, ignore_errors=True)
+
     def mark_insecure(self, host: str) -> Path:
-        """A registries.conf drop-in marking ``host`` (``127.0.0.1:PORT``) insecure (plain HTTP)."""
+        """A registries.conf drop-in marking ``host`` (``127.0.0.1:PORT``) insecure (plain HTTP). A running
+        ``podman system service`` may have read the configuration already: mark hosts before starting it."""
         self.insecure_hosts.add(host)
         dropin = self.registries_dropins / f"{host.replace(':', '_')}.conf"
         dropin.write_text(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
         return dropin
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "CONTAINERS_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "CONTAINERS_", "XDG_"))}
         env.update(
-            CONTAINERS_REGISTRIES_CONF=str(self.registries_conf),
-            CONTAINERS_REGISTRIES_CONF_DIR=str(self.registries_dropins),
+            HOME=str(self.home),
             CONTAINERS_STORAGE_CONF=str(self.storage_conf),
             CONTAINERS_CONF=str(self.containers_conf),
             REGISTRY_AUTH_FILE=str(self.auth_file),
@@ -129,7 +142,7 @@ class PodmanService:
 
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
-        self.socket = clients.workdir / "podman.sock"
+        self.socket = clients.short_dir / "podman.sock"
         self.log_path = clients.workdir / "podman-service.log"
         self.process: subprocess.Popen[bytes] | None = None
 
