@@ -108,7 +108,10 @@ def test_monolithic_put_upload_of_a_blob_should_yield_201(api: Api, st: State) -
     assert st.last is not None
     cfg = st.data.configs[1]
     resp = api.put(
-        relative_location(st.last), params={"digest": cfg.digest}, data=cfg.data, headers={"Content-Type": OCTET}
+        relative_location(st.last),
+        params={"digest": cfg.digest},
+        data=cfg.data,
+        headers={"Content-Type": OCTET},
     )
     assert_status(resp, 201)
     assert resp.headers.get("Location"), describe(resp)
@@ -244,7 +247,9 @@ def test_post_request_to_mount_another_repositorys_blob_should_return_201_or_202
     st.mount = assert_status(resp, 201, 202)
 
 
-def test_get_request_to_test_digest_within_cross_mount_namespace_should_return_200(api: Api, st: State) -> None:
+def test_get_request_to_test_digest_within_cross_mount_namespace_should_return_200(
+    api: Api, st: State
+) -> None:
     """Cross-Repository Blob Mount: GET request to test digest within cross-mount namespace should return
     200 (when the mount answered 201, at the Location it returned)."""
     assert st.mount is not None
