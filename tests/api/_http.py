@@ -82,8 +82,8 @@ def random_bytes(size: int) -> bytes:
     return os.urandom(size)
 
 
-def descriptor(media_type: str, data: bytes, algo: str = "sha256", **extra: Any) -> dict[str, Any]:
-    return {"mediaType": media_type, "digest": digest_of(data, algo), "size": len(data), **extra}
+def descriptor(media_type: str, content: bytes, algo: str = "sha256", **extra: Any) -> dict[str, Any]:
+    return {"mediaType": media_type, "digest": digest_of(content, algo), "size": len(content), **extra}
 
 
 def tar_gz_layer(name: str = "file.txt", content: bytes | None = None, *, compress: bool = True) -> bytes:
