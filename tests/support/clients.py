@@ -7,6 +7,11 @@ registries.conf: skopeo 1.9 ignores ``CONTAINERS_REGISTRIES_CONF`` (only podman 
 the drop-in directory from the environment; every one of them reads the per-user
 ``$HOME/.config/containers/registries.conf`` and its ``registries.conf.d/`` drop-ins, also as root. So the
 clients run with ``HOME`` in the test directory, and a test registry is marked insecure by a drop-in there.
+
+The blob info cache: as root, skopeo and podman keep one at /var/lib/containers/cache (where each blob was
+seen, on which registry and repository; they try cross-repository mounts from it), a place no option moves.
+Left there, a test's requests would depend on earlier runs that used the same port. So every client runs in
+a mount namespace of its own (``unshare --mount``) with a test directory bound over that path.
 """
 
 from __future__ import annotations
@@ -24,6 +29,15 @@ from typing import Any
 from tests.support.images import run
 
 INSECURE_POLICY = {"default": [{"type": "insecureAcceptAnything"}]}
+BLOB_INFO_CACHE = "/var/lib/containers/cache"
+# mkdir runs on the host's tree (the path must exist to be a mount point); the bind only in the namespace
+CONFINE = 'mkdir -p "$1" && mount --bind "$0" "$1" && shift && exec "$@"'
+
+
+def confined(cache_dir: Path, cmd: list[str]) -> list[str]:
+    """``cmd`` in a private mount namespace where ``cache_dir`` stands in for the blob info cache."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", CONFINE, str(cache_dir),
+            BLOB_INFO_CACHE, *cmd]  # fmt: skip
 
 
 class Clients:
@@ -45,8 +59,11 @@ class Clients:
         self.run_root = self.short_dir / "run"
         self.tmpdir = self.workdir / "tmp"
         self.auth_file = self.workdir / "auth.json"
+        self.blob_info_cache = self.workdir / "blob-info-cache"
         self.insecure_hosts: set[str] = set()
-        for directory in (self.registries_dropins, self.graph_root, self.run_root, self.tmpdir):
+        for directory in (
+            self.registries_dropins, self.graph_root, self.run_root, self.tmpdir, self.blob_info_cache
+        ):  # fmt: skip
             directory.mkdir(parents=True, exist_ok=True)
         self.policy.write_text(json.dumps(INSECURE_POLICY))
         self.auth_file.write_text("{}")
@@ -101,7 +118,9 @@ class Clients:
     def inspect_raw(self, ref: str, *args: str) -> bytes:
         """The manifest bytes exactly as the registry serves them (``skopeo inspect --raw``)."""
         proc = subprocess.run(
-            ["skopeo", "--policy", str(self.policy), "inspect", "--raw", "--tls-verify=false", *args, ref],
+            self.confined(
+                ["skopeo", "--policy", str(self.policy), "inspect", "--raw", "--tls-verify=false", *args, ref]
+            ),
             capture_output=True,
             env=self.env(),
             timeout=120,
@@ -133,8 +152,11 @@ class Clients:
     def podman(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return self.run([*self.podman_args(), *args], timeout=timeout)
 
+    def confined(self, cmd: list[str]) -> list[str]:
+        return confined(self.blob_info_cache, cmd)
+
     def run(self, cmd: list[str], *, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return run(cmd, timeout=timeout, env=self.env())
+        return run(self.confined(cmd), timeout=timeout, env=self.env())
 
 
 class PodmanService:
@@ -153,7 +175,9 @@ class PodmanService:
     def start(self, timeout: float = 30) -> PodmanService:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*self.clients.podman_args(), "system", "service", "--time=0", self.docker_host],
+                self.clients.confined(
+                    [*self.clients.podman_args(), "system", "service", "--time=0", self.docker_host]
+                ),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
