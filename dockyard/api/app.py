@@ -1,0 +1,84 @@
+"""The aiohttp application: routes, the error and read-only middlewares, and common headers."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from dockyard.api.context import REGISTRY, SETTINGS, PayloadTooLarge
+from dockyard.api.errors import error_response
+from dockyard.api.listings import catalog
+from dockyard.api.routes import dispatch
+from dockyard.config import Settings
+from dockyard.registry.errors import ErrorCode, RegistryError
+from dockyard.registry.service import Registry
+from dockyard.storage.drivers.base import InvalidPath
+
+log = logging.getLogger("dockyard.api")
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes the spec's JSON error; nothing escapes as a traceback."""
+    try:
+        return await handler(request)
+    except PayloadTooLarge as error:
+        return error_response(error, status=413)
+    except RegistryError as error:
+        return error_response(error)
+    except InvalidPath as error:
+        return error_response(RegistryError(ErrorCode.NAME_INVALID, detail=str(error)))
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return error_response(RegistryError(ErrorCode.NAME_UNKNOWN, message="no such endpoint"))
+        if exc.status == 405:
+            return error_response(RegistryError(ErrorCode.UNSUPPORTED))
+        raise
+    except (ConnectionError, OSError) as exc:
+        if request.transport is None or request.transport.is_closing():
+            raise  # the client went away; there is nobody to answer
+        log.exception("storage failure on %s %s", request.method, request.path)
+        return error_response(RegistryError(ErrorCode.UNAVAILABLE, detail=type(exc).__name__))
+    except Exception:
+        log.exception("unexpected failure on %s %s", request.method, request.path)
+        return error_response(RegistryError(ErrorCode.UNKNOWN))
+
+
+@web.middleware
+async def read_only_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method in _WRITES:
+        raise RegistryError(ErrorCode.UNSUPPORTED, message="registry is in read-only mode")
+    return await handler(request)
+
+
+async def api_base(request: web.Request) -> web.StreamResponse:
+    return web.json_response({})
+
+
+def create_app(settings: Settings, registry: Registry) -> web.Application:
+    middlewares: list[Middleware] = [errors_middleware]
+    if settings.read_only:
+        middlewares.append(read_only_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=4 << 20)
+    app[SETTINGS] = settings
+    app[REGISTRY] = registry
+    prefix = settings.prefix
+    app.router.add_route("GET", f"{prefix}/v2/", api_base)
+    app.router.add_route("GET", f"{prefix}/v2", api_base)
+    app.router.add_route("GET", f"{prefix}/v2/_catalog", catalog)
+    app.router.add_route("*", prefix + "/v2/{path:.+}", dispatch)
+
+    extra_headers = settings.headers
+
+    async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
+        for name, values in extra_headers.items():
+            for value in values:
+                response.headers.add(name, value)
+
+    app.on_response_prepare.append(add_headers)
+    return app

@@ -1,0 +1,122 @@
+"""``/v2/<name>/blobs/uploads/[<id>]``: start, mount, stream, chunk, query, finish and cancel uploads."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from dockyard.api.context import parse_digest, registry_of, url_for
+from dockyard.grammar import is_valid_name
+from dockyard.registry.errors import ErrorCode, RegistryError
+from dockyard.registry.service import Registry
+from dockyard.registry.upload_state import UploadState
+
+_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
+
+
+def _body(request: web.Request) -> AsyncIterator[bytes]:
+    return request.content.iter_any()
+
+
+def _in_progress(request: web.Request, state: UploadState) -> web.Response:
+    token = registry_of(request).uploads.token(state)
+    location = url_for(request, f"/v2/{state.name}/blobs/uploads/{state.upload_id}?_state={token}")
+    return web.Response(
+        status=202,
+        headers={
+            "Location": location,
+            "Range": f"0-{max(state.offset - 1, 0)}",
+            "Docker-Upload-UUID": state.upload_id,
+            "Content-Length": "0",
+        },
+    )
+
+
+def _created(request: web.Request, name: str, digest: str) -> web.Response:
+    return web.Response(
+        status=201,
+        headers={
+            "Location": url_for(request, f"/v2/{name}/blobs/{digest}"),
+            "Docker-Content-Digest": digest,
+            "Content-Length": "0",
+        },
+    )
+
+
+def _chunk_start(request: web.Request) -> int | None:
+    header = request.headers.get("Content-Range")
+    if header is None:
+        return None
+    match = _CONTENT_RANGE_RE.match(header.strip())
+    if match is None or int(match.group(2)) < int(match.group(1)):
+        raise RegistryError(ErrorCode.RANGE_INVALID, detail=f"invalid Content-Range {header[:100]!r}")
+    return int(match.group(1))
+
+
+def _has_body(request: web.Request) -> bool:
+    return bool(request.content_length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked"
+
+
+async def start_upload(request: web.Request, name: str) -> web.StreamResponse:
+    registry = registry_of(request)
+    query = request.query
+    if "mount" in query:
+        digest = parse_digest(query["mount"])
+        source = query.get("from") or None
+        if source is not None and not is_valid_name(source):
+            raise RegistryError(ErrorCode.NAME_INVALID, detail={"name": source[:300]})
+        if await registry.blobs.mount(name, digest, source):
+            return _created(request, name, str(digest))
+    if "digest" in query:
+        digest = parse_digest(query["digest"])
+        state = await registry.uploads.start(name)
+        try:
+            state = await registry.uploads.append(state, _body(request), None)
+            await registry.uploads.commit(state, digest)
+        except BaseException:
+            await _discard(registry, state)
+            raise
+        return _created(request, name, str(digest))
+    return _in_progress(request, await registry.uploads.start(name))
+
+
+async def _discard(registry: Registry, state: UploadState) -> None:
+    with contextlib.suppress(RegistryError):  # already gone: a failed commit cancels on its own
+        await registry.uploads.cancel(state)
+
+
+async def _resume(request: web.Request, name: str, upload_id: str) -> UploadState:
+    return await registry_of(request).uploads.resume(name, upload_id, request.query.get("_state"))
+
+
+async def upload_status(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
+    response = _in_progress(request, await _resume(request, name, upload_id))
+    response.set_status(204)
+    return response
+
+
+async def patch_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
+    state = await _resume(request, name, upload_id)
+    state = await registry_of(request).uploads.append(state, _body(request), _chunk_start(request))
+    return _in_progress(request, state)
+
+
+async def finish_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
+    registry = registry_of(request)
+    if "digest" not in request.query:
+        raise RegistryError(ErrorCode.DIGEST_INVALID, detail="digest query parameter missing")
+    digest = parse_digest(request.query["digest"])
+    state = await _resume(request, name, upload_id)
+    if _has_body(request):
+        state = await registry.uploads.append(state, _body(request), _chunk_start(request))
+    await registry.uploads.commit(state, digest)
+    return _created(request, name, str(digest))
+
+
+async def cancel_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
+    state = await _resume(request, name, upload_id)
+    await registry_of(request).uploads.cancel(state)
+    return web.Response(status=204)

@@ -1,0 +1,243 @@
+"""The reference registry's configuration file and ``REGISTRY_*`` environment overrides, as typed settings.
+
+The file is the very one ``docker-registry serve`` reads. An environment variable ``REGISTRY_A_B_C``
+overrides key ``a.b.c`` (matched case-insensitively against the file's keys, created when absent).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROOT = "./registry-data"
+DEFAULT_ADDR = ":5000"
+
+# Keys whose absence of support would silently weaken security or change what is served: refuse them.
+_REFUSED = {
+    "auth": "authentication is not implemented yet; refusing to serve without it",
+    "proxy": "pull-through cache mode is not implemented",
+    "middleware": "storage/registry middleware is not implemented",
+    "http.tls.clientcas": "mutual TLS is not implemented yet; refusing to serve without client verification",
+    "http.tls.letsencrypt": "Let's Encrypt certificates are not implemented",
+}
+_STORAGE_DRIVERS = {"filesystem", "inmemory"}
+_STORAGE_OPTIONS = {"delete", "maintenance", "cache", "redirect", "tag"}
+# Keys dockyard understands; anything else is warned about and ignored.
+_KNOWN = {
+    "version",
+    "log.level",
+    "log.formatter",
+    "log.fields",
+    "log.accesslog.disabled",
+    "storage.filesystem.rootdirectory",
+    "storage.filesystem.maxthreads",
+    "storage.inmemory",
+    "storage.delete.enabled",
+    "storage.maintenance.uploadpurging.enabled",
+    "storage.maintenance.uploadpurging.age",
+    "storage.maintenance.uploadpurging.interval",
+    "storage.maintenance.uploadpurging.dryrun",
+    "storage.maintenance.readonly.enabled",
+    "http.addr",
+    "http.net",
+    "http.host",
+    "http.prefix",
+    "http.secret",
+    "http.relativeurls",
+    "http.headers",
+    "http.tls.certificate",
+    "http.tls.key",
+    "http.tls.minimumtls",
+    "validation.disabled",
+    "validation.enabled",
+    "validation.manifests.urls.allow",
+    "validation.manifests.urls.deny",
+}
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be served safely; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPurging:
+    enabled: bool = True
+    age_seconds: float = 168 * 3600
+    interval_seconds: float = 24 * 3600
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    storage_driver: str = "filesystem"
+    root_directory: str = DEFAULT_ROOT
+    delete_enabled: bool = False
+    read_only: bool = False
+    upload_purging: UploadPurging = field(default_factory=UploadPurging)
+    addr: str = DEFAULT_ADDR
+    host: str | None = None
+    prefix: str = ""
+    secret: str | None = None
+    relative_urls: bool = False
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    tls_certificate: str | None = None
+    tls_key: str | None = None
+    tls_minimum: str | None = None
+    log_level: str = "info"
+    log_formatter: str = "text"
+    access_log: bool = True
+    validation_enabled: bool = True
+    urls_allow: tuple[str, ...] = ()
+    urls_deny: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any, key: str) -> float:
+    """Go's duration syntax (``168h``, ``1h30m``, ``10s``), in seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) / 1e9  # a bare number is nanoseconds, as in Go
+    text = str(value).strip()
+    pieces = _DURATION_RE.findall(text)
+    if not pieces or "".join(number + unit for number, unit in pieces) != text:
+        raise ConfigError(f"{key}: invalid duration {value!r}")
+    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in pieces)
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{str(key).lower()}"
+        if isinstance(value, Mapping) and value and path != "http.headers":
+            flat.update(_flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def apply_environment(tree: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Overlay ``REGISTRY_*`` variables onto the parsed file, as the reference registry does."""
+    for variable in sorted(environ):
+        if not variable.startswith("REGISTRY_") or variable == "REGISTRY_":
+            continue
+        parts = variable[len("REGISTRY_") :].lower().split("_")
+        node = tree
+        for part in parts[:-1]:
+            existing = next((key for key in node if str(key).lower() == part), None)
+            if existing is None or not isinstance(node[existing], dict):
+                node[existing or part] = {}
+                existing = existing or part
+            node = node[existing]
+        leaf = next((key for key in node if str(key).lower() == parts[-1]), parts[-1])
+        node[leaf] = yaml.safe_load(environ[variable]) if environ[variable] else ""
+
+
+def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"configuration {path} must be a mapping")
+        tree = loaded or {}
+    apply_environment(tree, environ)
+    return settings_from_tree(tree, configured=path is not None)
+
+
+def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Settings:
+    flat = _flatten(tree)
+    warnings: list[str] = []
+    for key in flat:
+        for refused, reason in _REFUSED.items():
+            if (key == refused or key.startswith(refused + ".")) and flat[key] not in (None, {}, ""):
+                raise ConfigError(f"{key}: {reason}")
+    if configured and "version" not in flat:
+        raise ConfigError("version: the configuration must declare a version (0.1)")
+
+    storage = tree.get("storage") or {}
+    if not isinstance(storage, dict):
+        raise ConfigError("storage: must be a mapping")
+    drivers = [str(key).lower() for key in storage if str(key).lower() not in _STORAGE_OPTIONS]
+    unsupported = [driver for driver in drivers if driver not in _STORAGE_DRIVERS]
+    if unsupported:
+        raise ConfigError(f"storage.{unsupported[0]}: storage driver not supported (filesystem, inmemory)")
+    if len(drivers) > 1:
+        raise ConfigError(f"storage: more than one storage driver configured: {', '.join(drivers)}")
+    driver = drivers[0] if drivers else "filesystem"
+    if not drivers and configured:
+        raise ConfigError("storage: no storage driver configured")
+
+    for key in flat:
+        if not any(key == known or key.startswith(known + ".") for known in _KNOWN):
+            warnings.append(f"{key}: not supported by dockyard, ignored")
+
+    def get(key: str, default: Any = None) -> Any:
+        value = flat.get(key)
+        return default if value is None else value
+
+    headers_tree = get("http.headers", {})
+    headers = {
+        str(name): [str(item) for item in (values if isinstance(values, list) else [values])]
+        for name, values in (headers_tree.items() if isinstance(headers_tree, dict) else [])
+    }
+    purging = UploadPurging(
+        enabled=bool(get("storage.maintenance.uploadpurging.enabled", True)),
+        age_seconds=parse_duration(get("storage.maintenance.uploadpurging.age", "168h"), "uploadpurging.age"),
+        interval_seconds=parse_duration(
+            get("storage.maintenance.uploadpurging.interval", "24h"), "uploadpurging.interval"
+        ),
+        dry_run=bool(get("storage.maintenance.uploadpurging.dryrun", False)),
+    )
+    formatter = str(get("log.formatter", "text")).lower()
+    if formatter not in ("text", "json", "logstash"):
+        raise ConfigError(f"log.formatter: unsupported formatter {formatter!r} (text, json, logstash)")
+    level = str(get("log.level", "info")).lower()
+    if level not in ("debug", "info", "warn", "warning", "error", "fatal", "panic"):
+        raise ConfigError(f"log.level: unknown level {level!r}")
+    prefix = str(get("http.prefix", "")).rstrip("/")
+    if prefix and not prefix.startswith("/"):
+        raise ConfigError("http.prefix: must start with '/'")
+    validation_enabled = not bool(get("validation.disabled", False))
+    if flat.get("validation.enabled") is not None:
+        validation_enabled = bool(flat["validation.enabled"])
+
+    return Settings(
+        storage_driver=driver,
+        root_directory=str(get("storage.filesystem.rootdirectory", DEFAULT_ROOT)),
+        delete_enabled=bool(get("storage.delete.enabled", False)),
+        read_only=bool(get("storage.maintenance.readonly.enabled", False)),
+        upload_purging=purging,
+        addr=str(get("http.addr", DEFAULT_ADDR)),
+        host=get("http.host"),
+        prefix=prefix,
+        secret=None if get("http.secret") in (None, "") else str(get("http.secret")),
+        relative_urls=bool(get("http.relativeurls", False)),
+        headers=headers,
+        tls_certificate=get("http.tls.certificate"),
+        tls_key=get("http.tls.key"),
+        tls_minimum=get("http.tls.minimumtls"),
+        log_level=level,
+        log_formatter=formatter,
+        access_log=not bool(get("log.accesslog.disabled", False)),
+        validation_enabled=validation_enabled,
+        urls_allow=tuple(str(item) for item in get("validation.manifests.urls.allow", []) or []),
+        urls_deny=tuple(str(item) for item in get("validation.manifests.urls.deny", []) or []),
+        warnings=tuple(warnings),
+    )

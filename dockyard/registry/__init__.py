@@ -1,0 +1,1 @@
+"""Registry semantics: blobs, uploads, manifests, tags, referrers and the catalog. No HTTP, no paths."""

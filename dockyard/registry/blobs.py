@@ -1,0 +1,53 @@
+"""Blobs as a repository sees them: linked into ``_layers``, stored once, shared by all."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from dockyard.grammar import Digest
+from dockyard.registry.errors import ErrorCode, RegistryError
+from dockyard.storage.layout import StorageLayout
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: Digest  # as the client named it
+    stored: Digest  # where the bytes live (differs for a reference-written sha512 alias)
+    size: int
+
+
+class BlobStore:
+    def __init__(self, layout: StorageLayout, delete_enabled: bool) -> None:
+        self._layout = layout
+        self._delete_enabled = delete_enabled
+
+    async def stat(self, name: str, digest: Digest) -> BlobInfo:
+        stored = await self._layout.layer_link(name, digest)
+        size = None if stored is None else await self._layout.blob_size(stored)
+        if stored is None or size is None:
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)})
+        return BlobInfo(digest, stored, size)
+
+    def open(self, info: BlobInfo, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        return self._layout.blob_reader(info.stored, offset, length)
+
+    def local_path(self, info: BlobInfo) -> str | None:
+        return self._layout.blob_local_path(info.stored)
+
+    async def delete(self, name: str, digest: Digest) -> None:
+        if not self._delete_enabled:
+            raise RegistryError(ErrorCode.UNSUPPORTED, detail="blob deletion is disabled")
+        await self.stat(name, digest)
+        await self._layout.unlink_layer(name, digest)
+
+    async def mount(self, name: str, digest: Digest, source: str | None) -> bool:
+        """Link an existing blob into ``name``; from any repository when no source is given."""
+        if source is not None:
+            stored = await self._layout.layer_link(source, digest)
+        else:
+            stored = digest
+        if stored is None or await self._layout.blob_size(stored) is None:
+            return False
+        await self._layout.link_layer(name, digest, stored)
+        return True

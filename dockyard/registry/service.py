@@ -1,0 +1,34 @@
+"""The registry as one object: what the HTTP API (and the command line tools) call into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockyard.registry.blobs import BlobStore
+from dockyard.registry.catalog import Page, repositories
+from dockyard.registry.manifest_format import UrlPolicy
+from dockyard.registry.manifests import ManifestStore
+from dockyard.registry.upload_state import UploadStateSigner
+from dockyard.registry.uploads import UploadManager
+from dockyard.storage.drivers.base import StorageDriver
+from dockyard.storage.layout import StorageLayout
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryOptions:
+    secret: str
+    delete_enabled: bool = False
+    read_only: bool = False
+    url_policy: UrlPolicy | None = None
+
+
+class Registry:
+    def __init__(self, driver: StorageDriver, options: RegistryOptions) -> None:
+        self.options = options
+        self.layout = StorageLayout(driver)
+        self.blobs = BlobStore(self.layout, options.delete_enabled)
+        self.uploads = UploadManager(self.layout, UploadStateSigner(options.secret))
+        self.manifests = ManifestStore(self.layout, options.delete_enabled, options.url_policy)
+
+    async def catalog(self, limit: int, last: str | None) -> Page:
+        return await repositories(self.layout, limit, last)

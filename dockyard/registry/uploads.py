@@ -1,0 +1,153 @@
+"""Upload sessions: bytes stream into ``_uploads/<id>/data``, are hashed once, and become a blob on commit.
+
+The session's state lives in storage plus the signed ``_state`` token, so any process sharing the
+storage and ``http.secret`` can continue it. A process keeps the running hash of the uploads it served
+last; when the next chunk lands elsewhere the hash is rebuilt from storage at commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from dockyard.grammar import Digest
+from dockyard.registry.errors import ErrorCode, RegistryError
+from dockyard.registry.upload_state import InvalidUploadState, UploadState, UploadStateSigner
+from dockyard.storage.drivers.base import UploadWriter
+from dockyard.storage.layout import StorageLayout
+
+UPLOAD_ID_RE = re.compile(r"^[0-9a-fA-F-]{8,64}$")
+_BATCH = 4 << 20  # bytes handed to a worker thread at once: amortises the hop, bounds memory
+_HASHERS_KEPT = 512
+
+
+class _RunningHashes:
+    """sha256 states of recent uploads, valid only while their offset equals the stored size."""
+
+    def __init__(self) -> None:
+        self._states: OrderedDict[str, tuple[int, hashlib._Hash]] = OrderedDict()
+
+    def take(self, upload_id: str, offset: int) -> hashlib._Hash | None:
+        entry = self._states.pop(upload_id, None)
+        if entry is None:
+            return hashlib.sha256() if offset == 0 else None
+        return entry[1] if entry[0] == offset else None
+
+    def keep(self, upload_id: str, offset: int, hasher: hashlib._Hash) -> None:
+        self._states[upload_id] = (offset, hasher)
+        while len(self._states) > _HASHERS_KEPT:
+            self._states.popitem(last=False)
+
+    def forget(self, upload_id: str) -> None:
+        self._states.pop(upload_id, None)
+
+
+async def _feed(chunks: AsyncIterator[bytes], writer: UploadWriter, hasher: hashlib._Hash | None) -> None:
+    """Write and hash in worker threads, one batch in flight while the next is read from the socket."""
+
+    async def flush(batch: bytearray) -> None:
+        if hasher is None:
+            await writer.write(batch)
+        else:
+            await asyncio.gather(writer.write(batch), asyncio.to_thread(hasher.update, batch))
+
+    pending: asyncio.Task[None] | None = None
+    batch = bytearray()
+    try:
+        async for chunk in chunks:
+            batch += chunk
+            if len(batch) >= _BATCH:
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(flush(batch))
+                batch = bytearray()
+        if pending is not None:
+            await pending
+            pending = None
+        if batch:
+            await flush(batch)
+    finally:
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
+
+
+class UploadManager:
+    def __init__(self, layout: StorageLayout, signer: UploadStateSigner) -> None:
+        self._layout = layout
+        self._signer = signer
+        self._hashes = _RunningHashes()
+
+    def token(self, state: UploadState) -> str:
+        return self._signer.pack(state)
+
+    async def start(self, name: str) -> UploadState:
+        upload_id = str(uuid.uuid4())
+        started_at = datetime.now(UTC)
+        await self._layout.create_upload(name, upload_id, started_at)
+        return UploadState(name, upload_id, 0, started_at)
+
+    async def resume(self, name: str, upload_id: str, token: str | None) -> UploadState:
+        """The upload's current state; a token that was tampered with is refused."""
+        if not UPLOAD_ID_RE.match(upload_id):
+            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail="invalid upload id")
+        started_at = datetime.now(UTC)
+        if token:
+            try:
+                claimed = self._signer.unpack(token)
+            except InvalidUploadState as exc:
+                raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail=str(exc)) from exc
+            if claimed.name != name or claimed.upload_id != upload_id:
+                raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail="upload state does not match URL")
+            started_at = claimed.started_at
+        size = await self._layout.upload_size(name, upload_id)
+        if size is None or not await self._layout.upload_exists(name, upload_id):
+            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id})
+        return UploadState(name, upload_id, size, started_at)
+
+    async def append(
+        self, state: UploadState, chunks: AsyncIterator[bytes], start: int | None
+    ) -> UploadState:
+        """Append a chunk; ``start`` (from Content-Range) must equal the bytes already received."""
+        if start is not None and start != state.offset:
+            raise RegistryError(
+                ErrorCode.RANGE_INVALID,
+                detail=f"chunk starts at {start}, upload has {state.offset} bytes",
+            )
+        hasher = self._hashes.take(state.upload_id, state.offset)
+        writer = await self._layout.upload_writer(state.name, state.upload_id)
+        try:
+            await _feed(chunks, writer, hasher)
+        finally:
+            size = writer.size
+            await writer.close()
+        # reached only when every byte was both written and hashed
+        if hasher is not None:
+            self._hashes.keep(state.upload_id, size, hasher)
+        return UploadState(state.name, state.upload_id, size, state.started_at)
+
+    async def commit(self, state: UploadState, digest: Digest) -> None:
+        """Verify the bytes against ``digest`` and publish them as a blob linked into the repository."""
+        hasher = self._hashes.take(state.upload_id, state.offset) if digest.algorithm == "sha256" else None
+        if hasher is None:
+            hasher = hashlib.new(digest.algorithm)
+            async for chunk in self._layout.upload_reader(state.name, state.upload_id):
+                await asyncio.to_thread(hasher.update, chunk)
+        actual = Digest(digest.algorithm, hasher.hexdigest())
+        if actual != digest:
+            await self.cancel(state)
+            raise RegistryError(
+                ErrorCode.DIGEST_INVALID, detail=f"upload has digest {actual}, client said {digest}"
+            )
+        await self._layout.commit_upload(state.name, state.upload_id, digest)
+        await self._layout.link_layer(state.name, digest, digest)
+        await self._layout.delete_upload(state.name, state.upload_id)
+
+    async def cancel(self, state: UploadState) -> None:
+        self._hashes.forget(state.upload_id)
+        if not await self._layout.delete_upload(state.name, state.upload_id):
+            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": state.upload_id})

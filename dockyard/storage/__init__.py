@@ -1,0 +1,1 @@
+"""Storage: the path scheme of the reference registry (layout) over pluggable drivers."""

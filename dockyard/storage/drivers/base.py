@@ -1,0 +1,93 @@
+"""The driver interface every storage backend implements.
+
+Paths are absolute, slash-separated driver paths such as
+``/docker/registry/v2/blobs/sha256/ab/ab.../data`` — the same keys the reference registry uses, so a
+backend maps them one to one onto files or objects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+# The reference registry's own path grammar: no empty components, no "..".
+_PATH_RE = re.compile(r"^(/[A-Za-z0-9._:-]+)+$")
+
+
+class StorageError(Exception):
+    """A storage operation failed for a reason other than bad input."""
+
+
+class PathNotFound(StorageError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"path not found: {path}")
+        self.path = path
+
+
+class InvalidPath(StorageError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"invalid path: {path!r}")
+        self.path = path
+
+
+def check_path(path: str) -> str:
+    """Refuse any path that could escape the root before it reaches a backend."""
+    if path != "/" and (not _PATH_RE.match(path) or any(part in (".", "..") for part in path.split("/"))):
+        raise InvalidPath(path)
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    path: str
+    size: int
+    mtime: float
+    is_dir: bool
+
+
+class UploadWriter(Protocol):
+    """An append-only writer for upload data; the bytes become a blob only through ``move``."""
+
+    @property
+    def size(self) -> int: ...
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    async def close(self) -> None:
+        """Flush and release; the written bytes stay for a later append."""
+
+
+class StorageDriver(Protocol):
+    """Async, streaming access to a tree of files or objects."""
+
+    name: str
+
+    async def get_content(self, path: str) -> bytes:
+        """Read a small file whole (links, start times, manifests)."""
+
+    async def put_content(self, path: str, data: bytes) -> None:
+        """Write a small file atomically: readers see the old bytes or the new, never a part."""
+
+    def reader(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream a file's bytes from ``offset``; raises PathNotFound when iterated."""
+
+    async def writer(self, path: str, append: bool = False) -> UploadWriter: ...
+
+    async def stat(self, path: str) -> FileInfo: ...
+
+    async def list(self, path: str) -> list[str]:
+        """The direct children of a directory, as full paths, sorted."""
+
+    async def move(self, source: str, destination: str) -> None:
+        """Atomically put ``source`` at ``destination``, replacing it."""
+
+    async def delete(self, path: str) -> None:
+        """Remove a file, or a directory and everything below it."""
+
+    def walk(self, path: str) -> AsyncIterator[FileInfo]:
+        """Every file and directory below ``path``, depth first, in sorted order."""
+
+    def local_path(self, path: str) -> str | None:
+        """A local filesystem path for zero-copy sends, or None where the backend is not a local disk."""

@@ -1,0 +1,153 @@
+"""Local-disk driver: the reference registry's ``filesystem`` driver, same files under the root.
+
+Small metadata operations (links, stats, listings) run inline: they touch the page cache and finish in
+microseconds, far less than a hop to a thread. Bulk data moves through worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from dockyard.storage.drivers.base import FileInfo, PathNotFound, StorageError, check_path
+
+READ_CHUNK = 1 << 20
+
+
+class FilesystemDriver:
+    name = "filesystem"
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).absolute()
+
+    def _full(self, path: str) -> str:
+        check_path(path)
+        return str(self.root) + path
+
+    async def get_content(self, path: str) -> bytes:
+        try:
+            with open(self._full(path), "rb") as handle:
+                return handle.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise PathNotFound(path) from exc
+
+    async def put_content(self, path: str, data: bytes) -> None:
+        full = self._full(path)
+        directory = os.path.dirname(full)
+        os.makedirs(directory, exist_ok=True)
+        temporary = os.path.join(directory, f".tmp-{uuid.uuid4().hex}")
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, full)
+        except BaseException:
+            _remove_quietly(temporary)
+            raise
+
+    async def reader(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        full = self._full(path)
+        try:
+            handle = await asyncio.to_thread(open, full, "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise PathNotFound(path) from exc
+        try:
+            handle.seek(offset)
+            remaining = length
+            while remaining is None or remaining > 0:
+                size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                chunk = await asyncio.to_thread(handle.read, size)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            handle.close()
+
+    async def writer(self, path: str, append: bool = False) -> FilesystemWriter:
+        full = self._full(path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        handle = await asyncio.to_thread(open, full, "ab" if append else "wb")
+        return FilesystemWriter(handle)
+
+    async def stat(self, path: str) -> FileInfo:
+        try:
+            result = os.stat(self._full(path))
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise PathNotFound(path) from exc
+        is_dir = stat.S_ISDIR(result.st_mode)
+        return FileInfo(path, 0 if is_dir else result.st_size, result.st_mtime, is_dir)
+
+    async def list(self, path: str) -> list[str]:
+        try:
+            names = os.listdir(self._full(path))
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise PathNotFound(path) from exc
+        prefix = "" if path == "/" else path
+        return sorted(f"{prefix}/{name}" for name in names if not name.startswith(".tmp-"))
+
+    async def move(self, source: str, destination: str) -> None:
+        full_destination = self._full(destination)
+        os.makedirs(os.path.dirname(full_destination), exist_ok=True)
+        try:
+            os.replace(self._full(source), full_destination)
+        except FileNotFoundError as exc:
+            raise PathNotFound(source) from exc
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EISDIR):
+                raise StorageError(f"cannot move {source} onto {destination}: {exc}") from exc
+            raise
+
+    async def delete(self, path: str) -> None:
+        full = self._full(path)
+        if os.path.isdir(full) and not os.path.islink(full):
+            await asyncio.to_thread(shutil.rmtree, full)
+            return
+        try:
+            os.remove(full)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise PathNotFound(path) from exc
+
+    async def walk(self, path: str) -> AsyncIterator[FileInfo]:
+        for child in await self.list(path):
+            try:
+                info = await self.stat(child)
+            except PathNotFound:
+                continue  # removed by a concurrent writer since the listing
+            yield info
+            if info.is_dir:
+                async for below in self.walk(child):
+                    yield below
+
+    def local_path(self, path: str) -> str | None:
+        return self._full(path)
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+class FilesystemWriter:
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._size = handle.seek(0, os.SEEK_END)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        await asyncio.to_thread(self._handle.write, data)
+        self._size += len(data)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._handle.close)
