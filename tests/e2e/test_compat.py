@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,70 @@ def test_serves_root_the_other_wrote(
     )
     assert got.status_code == 200
     assert got.content == raw
+
+
+def mount_delete_gc(
+    clients: Clients, server: RegistryServer, images: SeedImages
+) -> dict[str, dict[str, str]]:
+    """Seed pushes, then a copy inside the registry (skopeo mounts the blobs across repositories), a delete
+    by tag (skopeo resolves it to the digest), and the reference's garbage-collect on the stopped tree.
+    Returns the tree (path -> sha256) after each step."""
+    push_seed(clients, server, images)
+    host = server.host
+    clients.copy(f"docker://{host}/busybox:1.29.2", f"docker://{host}/mirror/busybox:1.29.2")
+    clients.copy(f"docker://{host}/hello:latest", f"docker://{host}/mirror/hello:latest", "--all")
+    after_copy = file_hashes(server.v2)
+    clients.skopeo("delete", "--tls-verify=false", f"docker://{host}/busybox:latest")
+    after_delete = file_hashes(server.v2)
+    server.stop()
+    gc = subprocess.run(
+        ["docker-registry", "garbage-collect", str(server.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert gc.returncode == 0, gc.stdout + gc.stderr
+    after_gc = file_hashes(server.v2)
+    server.start()
+    return {"copy": after_copy, "delete": after_delete, "gc": after_gc}
+
+
+def test_mount_delete_gc_same_tree(
+    registry_factory: RegistryFactory,
+    clients_factory: Callable[[str], Clients],
+    seed_images: SeedImages,
+    tmp_path: Path,
+) -> None:
+    reference = registry_factory("reference")
+    dockyard = registry_factory("dockyard")
+    expected = mount_delete_gc(clients_factory("for-reference"), reference, seed_images)
+    actual = mount_delete_gc(clients_factory("for-dockyard"), dockyard, seed_images)
+    for step in ("copy", "delete", "gc"):
+        missing = sorted(set(expected[step]) - set(actual[step]))
+        extra = sorted(set(actual[step]) - set(expected[step]))
+        differ = sorted(
+            p for p in set(expected[step]) & set(actual[step]) if expected[step][p] != actual[step][p]
+        )
+        assert (step, missing, extra, differ) == (step, [], [], [])
+
+    v1, v2 = seed_images.busybox_v1, seed_images.busybox_v2
+    tree = read_tree(dockyard.v2, dangling_layer_links=True)
+    # the mirror copies were mounted, not re-uploaded: same blobs, linked in the new repositories
+    assert tree.repositories["mirror/busybox"].layers == v1.blob_digests() - {v1.digest}
+    assert tree.repositories["mirror/hello"].tags == {"latest": seed_images.hello.digest}
+    # busybox:latest's manifest is gone (tag and revision); its config and layer were collected
+    assert tree.repositories["busybox"].tags == {"1.29.2": v1.digest}
+    assert v2.digest not in tree.repositories["busybox"].revisions
+    assert not (v2.blob_digests() & tree.blobs)
+
+    # what is left still pulls, byte-identical, from dockyard after the reference's GC
+    ref = f"docker://{dockyard.host}/mirror/hello:latest"
+    clients = clients_factory("puller")
+    clients.mark_insecure(dockyard.host)
+    assert clients.inspect_raw(ref) == seed_images.hello.blob_path(seed_images.hello.digest).read_bytes()
+    clients.copy(ref, f"oci:{tmp_path / 'pulled'}:latest", "--all")
+    for digest in seed_images.hello.blob_digests():
+        assert (
+            blob_path(tmp_path / "pulled", digest).read_bytes()
+            == seed_images.hello.blob_path(digest).read_bytes()
+        )

@@ -53,24 +53,29 @@ class Tree:
 
 
 def link_dirs(base: Path) -> dict[str, Path]:
-    """``base/sha256/<hex>/link`` entries as digest -> link path."""
+    """``base/sha256/<hex>/link`` entries as digest -> link path. A ``<hex>`` directory without a link is
+    skipped: the reference deletes a manifest by removing its revision's link file only."""
     out: dict[str, Path] = {}
     algorithm_dir = base / "sha256"
     if not algorithm_dir.is_dir():
         return out
     for entry in sorted(algorithm_dir.iterdir()):
         assert HEX.fullmatch(entry.name), f"unexpected entry {entry}"
-        out[f"sha256:{entry.name}"] = entry / "link"
+        if (entry / "link").exists():
+            out[f"sha256:{entry.name}"] = entry / "link"
     return out
 
 
-def read_tree(v2: Path) -> Tree:
+def read_tree(v2: Path, *, dangling_layer_links: bool = False) -> Tree:
     """Parse a storage tree, checking as it goes that:
 
     * every blob is ``blobs/sha256/<2 hex>/<64 hex>/data`` and its bytes hash to its path;
     * every link file holds the bare digest of the directory it is in (``_layers``, revisions, tag index),
       and every digest a link names has its data in ``blobs``;
     * each tag's ``current/link`` names a revision of the repository that is also in the tag's index.
+
+    ``dangling_layer_links`` allows ``_layers`` links to blobs that are gone, as the reference's
+    garbage-collect leaves them.
     """
     tree = Tree()
     blobs_dir = v2 / "blobs" / "sha256"
@@ -114,7 +119,7 @@ def read_tree(v2: Path) -> Tree:
             assert current in repo.revisions, f"tag {tag_dir.name} -> {current}, not a revision"
             repo.tags[tag_dir.name] = current
             repo.tag_index[tag_dir.name] = set(index)
-        for digest in repo.layers | repo.revisions:
+        for digest in repo.revisions if dangling_layer_links else repo.layers | repo.revisions:
             assert digest in tree.blobs, f"{repo.name} links {digest}, which has no blob data"
         tree.repositories[repo.name] = repo
     return tree
