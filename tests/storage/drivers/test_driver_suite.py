@@ -1,0 +1,155 @@
+"""The one suite every storage driver passes: a new driver joins by adding itself to ``DRIVERS``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from dockyard.storage.drivers.base import InvalidPath, PathNotFound, StorageDriver
+from dockyard.storage.drivers.filesystem import FilesystemDriver
+from dockyard.storage.drivers.memory import MemoryDriver
+
+DRIVERS: dict[str, Callable[[Path], StorageDriver]] = {
+    "filesystem": lambda tmp: FilesystemDriver(tmp / "root"),
+    "inmemory": lambda tmp: MemoryDriver(),
+}
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
+    return DRIVERS[request.param](tmp_path)
+
+
+async def _collect(stream: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in stream])
+
+
+async def test_put_and_get_content(driver: StorageDriver) -> None:
+    await driver.put_content("/a/b/link", b"sha256:abc")
+    assert await driver.get_content("/a/b/link") == b"sha256:abc"
+    await driver.put_content("/a/b/link", b"new")
+    assert await driver.get_content("/a/b/link") == b"new"
+
+
+async def test_missing_paths_raise_path_not_found(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound):
+        await driver.get_content("/nothing/here")
+    with pytest.raises(PathNotFound):
+        await driver.stat("/nothing")
+    with pytest.raises(PathNotFound):
+        await driver.list("/nothing")
+    with pytest.raises(PathNotFound):
+        await driver.delete("/nothing")
+    with pytest.raises(PathNotFound):
+        await driver.move("/nothing", "/else")
+    with pytest.raises(PathNotFound):
+        await _collect(driver.reader("/nothing"))
+
+
+@pytest.mark.parametrize("path", ["", "relative", "/a/../b", "/a//b", "/a/./b", "/a/b/", "/a b", "/a\x00b", "/.."])
+async def test_invalid_paths_are_refused(driver: StorageDriver, path: str) -> None:
+    with pytest.raises(InvalidPath):
+        await driver.put_content(path, b"x")
+    with pytest.raises(InvalidPath):
+        await driver.get_content(path)
+
+
+async def test_stat_files_and_directories(driver: StorageDriver) -> None:
+    await driver.put_content("/d/file", b"12345")
+    info = await driver.stat("/d/file")
+    assert (info.path, info.size, info.is_dir) == ("/d/file", 5, False)
+    assert info.mtime > 0
+    assert (await driver.stat("/d")).is_dir
+
+
+async def test_list_returns_sorted_direct_children(driver: StorageDriver) -> None:
+    for path in ["/r/b/x", "/r/a", "/r/c/y/z", "/r/a-b", "/rr/q"]:
+        await driver.put_content(path, b"1")
+    assert await driver.list("/r") == ["/r/a", "/r/a-b", "/r/b", "/r/c"]
+    assert await driver.list("/") == ["/r", "/rr"]
+
+
+async def test_streaming_writer_appends_and_reader_ranges(driver: StorageDriver) -> None:
+    writer = await driver.writer("/up/data")
+    await writer.write(b"hello ")
+    await writer.write(bytearray(b"wor"))
+    assert writer.size == 9
+    await writer.close()
+    writer = await driver.writer("/up/data", append=True)
+    assert writer.size == 9
+    await writer.write(memoryview(b"ld"))
+    await writer.close()
+    assert await _collect(driver.reader("/up/data")) == b"hello world"
+    assert await _collect(driver.reader("/up/data", 6)) == b"world"
+    assert await _collect(driver.reader("/up/data", 2, 3)) == b"llo"
+    assert await _collect(driver.reader("/up/data", 20)) == b""
+    writer = await driver.writer("/up/data")  # not appending: starts over
+    await writer.close()
+    assert (await driver.stat("/up/data")).size == 0
+
+
+async def test_large_stream_round_trip(driver: StorageDriver) -> None:
+    block = bytes(range(256)) * 4096  # 1 MiB
+    writer = await driver.writer("/big/data")
+    for _ in range(5):
+        await writer.write(block)
+    await writer.close()
+    assert (await driver.stat("/big/data")).size == 5 * len(block)
+    chunks = [chunk async for chunk in driver.reader("/big/data")]
+    assert all(len(chunk) <= 4 << 20 for chunk in chunks)
+    assert b"".join(chunks) == block * 5
+
+
+async def test_move_replaces_and_creates_parents(driver: StorageDriver) -> None:
+    await driver.put_content("/src/data", b"payload")
+    await driver.put_content("/dst/deep/data", b"old")
+    await driver.move("/src/data", "/dst/deep/data")
+    assert await driver.get_content("/dst/deep/data") == b"payload"
+    with pytest.raises(PathNotFound):
+        await driver.get_content("/src/data")
+    await driver.put_content("/src/other", b"x")
+    await driver.move("/src/other", "/fresh/a/b/c")
+    assert await driver.get_content("/fresh/a/b/c") == b"x"
+
+
+async def test_delete_file_and_tree(driver: StorageDriver) -> None:
+    for path in ["/t/a/1", "/t/a/2/3", "/t/b"]:
+        await driver.put_content(path, b"1")
+    await driver.delete("/t/a")
+    assert await driver.list("/t") == ["/t/b"]
+    await driver.delete("/t/b")
+    with pytest.raises(PathNotFound):
+        await driver.get_content("/t/b")
+
+
+async def test_delete_does_not_touch_siblings_sharing_a_prefix(driver: StorageDriver) -> None:
+    await driver.put_content("/p/a/1", b"1")
+    await driver.put_content("/p/ab/1", b"2")
+    await driver.delete("/p/a")
+    assert await driver.get_content("/p/ab/1") == b"2"
+
+
+async def test_walk_is_depth_first_and_sorted(driver: StorageDriver) -> None:
+    for path in ["/w/b/2", "/w/a/1", "/w/a/0/x"]:
+        await driver.put_content(path, b"1")
+    walked = [(info.path, info.is_dir) async for info in driver.walk("/w")]
+    assert walked == [
+        ("/w/a", True),
+        ("/w/a/0", True),
+        ("/w/a/0/x", False),
+        ("/w/a/1", False),
+        ("/w/b", True),
+        ("/w/b/2", False),
+    ]
+
+
+async def test_filesystem_writes_land_under_the_root_only(tmp_path: Path) -> None:
+    driver = FilesystemDriver(tmp_path / "root")
+    await driver.put_content("/docker/registry/v2/x/link", b"sha256:1")
+    assert (tmp_path / "root/docker/registry/v2/x/link").read_bytes() == b"sha256:1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
+    assert not [p for p in (tmp_path / "root").rglob(".tmp-*")]
+    assert driver.local_path("/docker/registry/v2/x/link") == str(tmp_path / "root/docker/registry/v2/x/link")
+    assert MemoryDriver().local_path("/x") is None
