@@ -155,6 +155,20 @@ class Clients:
     def confined(self, cmd: list[str]) -> list[str]:
         return confined(self.blob_info_cache, cmd)
 
+    # -- buildah -----------------------------------------------------------------------------------------
+    def buildah(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """buildah on the same confined vfs storage as podman."""
+        return self.run(
+            [
+                "buildah",
+                "--root", str(self.graph_root),
+                "--runroot", str(self.run_root),
+                "--storage-driver", "vfs",
+                *args,
+            ],
+            timeout=timeout,
+        )  # fmt: skip
+
     def run(self, cmd: list[str], *, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return run(self.confined(cmd), timeout=timeout, env=self.env())
 
