@@ -112,3 +112,25 @@ def test_other_secret_rejects_state(
     )
     assert refused.status_code == 404, (second, refused.status_code, refused.text)
     assert refused.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+
+
+def test_upload_survives_restart(registry: RegistryServer) -> None:
+    """An upload's state lives on disk and in its token: a restarted server (same root, port and secret)
+    carries on where it stopped."""
+    name = "restart/upload"
+    chunk1 = seeded_bytes("restart-1", 300 * 1024 + 1)
+    chunk2 = seeded_bytes("restart-2", 200 * 1024 + 7)
+    digest = "sha256:" + hashlib.sha256(chunk1 + chunk2).hexdigest()
+    started = requests.post(f"{registry.url}/v2/{name}/blobs/uploads/", timeout=30)
+    assert started.status_code == 202, started.text
+    first = patch(registry, location_path(started), chunk1, 0)
+
+    registry.stop()
+    registry.start()
+    second = patch(registry, location_path(first), chunk2, len(chunk1))
+    done = requests.put(f"{registry.url}{location_path(second)}&digest={digest}", timeout=30)
+    assert done.status_code == 201, (registry.kind, done.status_code, done.text)
+    got = requests.get(f"{registry.url}/v2/{name}/blobs/{digest}", timeout=30)
+    assert got.status_code == 200
+    assert got.content == chunk1 + chunk2
+    assert digest in read_tree(registry.v2).blobs
