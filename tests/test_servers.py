@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.conftest import RegistryFactory
-from tests.support.servers import RegistryServer, RegistryServerError
+from tests.support.servers import KINDS, Kind, RegistryServer, RegistryServerError
 
 
 def test_registry_answers_v2(registry: RegistryServer) -> None:
@@ -37,8 +37,11 @@ def test_two_kinds_share_one_root(registry_factory: RegistryFactory, tmp_path: P
     assert ref.port != dock.port
 
 
-def test_bad_config_fails_with_log_tail(tmp_path: Path) -> None:
-    server = RegistryServer("reference", tmp_path / "bad", extra_config={"storage": {"nosuchdriver": {}}})
+@pytest.mark.parametrize("kind", KINDS)
+def test_bad_config_fails_with_log_tail(tmp_path: Path, kind: Kind) -> None:
+    """A config naming a storage driver nobody has: the server exits, and the error shows its log."""
+    server = RegistryServer(kind, tmp_path / "bad", extra_config={"storage": {"nosuchdriver": {}}})
     with pytest.raises(RegistryServerError, match="exited with code"):
         server.start(timeout=10)
     assert not server.running
+    assert "nosuchdriver" in server.log_tail()

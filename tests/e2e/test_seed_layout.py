@@ -7,7 +7,7 @@ import json
 
 from tests.e2e.conftest import SeedImages, push_seed
 from tests.support.clients import Clients
-from tests.support.images import HELLO_PLATFORMS, OCI_INDEX, image_config
+from tests.support.images import HELLO_PLATFORMS, OCI_INDEX, blob_path, image_config
 from tests.support.servers import RegistryServer
 from tests.support.tree import read_tree
 
@@ -53,7 +53,7 @@ def test_seed_tree_shape(registry: RegistryServer, clients: Clients, seed_images
     # manifests are stored byte for byte as pushed
     for digest in repo.revisions | busybox.revisions:
         stored = (registry.v2 / "blobs/sha256" / digest[7:9] / digest[7:] / "data").read_bytes()
-        assert stored == seed_images.busybox_v1.blob_path(digest).read_bytes()
+        assert stored == blob_path(seed_images.layout, digest).read_bytes()
 
 
 def test_seed_pull_back_every_platform(
