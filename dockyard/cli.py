@@ -94,6 +94,12 @@ async def _serve(settings: Settings) -> None:
     tls = _tls_context(settings)
     site = web.TCPSite(runner, host, port, ssl_context=tls, backlog=1024, reuse_address=True)
     await site.start()
+    purging = settings.upload_purging
+    purger = None
+    if purging.enabled and not settings.read_only:
+        purger = asyncio.create_task(
+            registry.purge_uploads_forever(purging.age_seconds, purging.interval_seconds, purging.dry_run)
+        )
     scheme = "https" if tls else "http"
     where = "memory (inmemory driver)" if settings.storage_driver == "inmemory" else settings.root_directory
     log.info("listening on %s://%s:%d, storage: %s", scheme, host or "0.0.0.0", port, where)
@@ -102,6 +108,8 @@ async def _serve(settings: Settings) -> None:
     try:
         await asyncio.Event().wait()
     finally:
+        if purger is not None:
+            purger.cancel()
         await runner.cleanup()
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from dockyard.api.context import REGISTRY, SETTINGS, PayloadTooLarge
-from dockyard.api.errors import error_response
+from dockyard.api.errors import ErrorAnswer, error_response
 from dockyard.api.listings import catalog
 from dockyard.api.routes import dispatch
 from dockyard.config import Settings
@@ -26,6 +26,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     """Every failure becomes the spec's JSON error; nothing escapes as a traceback."""
     try:
         return await handler(request)
+    except ErrorAnswer as answer:
+        return answer.response
     except PayloadTooLarge as error:
         return error_response(error, status=413)
     except RegistryError as error:

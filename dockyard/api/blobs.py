@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from dockyard.api.context import parse_digest, registry_of
-from dockyard.api.errors import error_response
+from dockyard.api.errors import ErrorAnswer, error_response
 from dockyard.registry.blobs import BlobInfo
 from dockyard.registry.errors import ErrorCode, RegistryError
 
@@ -63,7 +63,7 @@ async def get_blob(request: web.Request, name: str, digest: str) -> web.StreamRe
     except RegistryError as error:
         response = error_response(error)
         response.headers["Content-Range"] = f"bytes */{info.size}"
-        return response
+        raise ErrorAnswer(response) from error
     start, stop = window if window is not None else (0, info.size)
     stream = web.StreamResponse(status=206 if window is not None else 200, headers=headers)
     stream.content_length = stop - start

@@ -40,3 +40,11 @@ def error_response(error: RegistryError, status: int | None = None) -> web.Respo
         body=json.dumps({"errors": [entry]}).encode(),
         content_type="application/json",
     )
+
+
+class ErrorAnswer(Exception):
+    """An error response that carries headers of its own (e.g. ``Range`` on a 416)."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from dockyard.api.context import read_body, registry_of, url_for
+from dockyard.grammar import Digest
 from dockyard.registry.errors import ErrorCode, RegistryError
 from dockyard.registry.manifest_format import OCI_INDEX, OCI_MANIFEST, media_type_of
 from dockyard.registry.manifests import MAX_MANIFEST_BYTES, StoredManifest, parse_reference
@@ -26,8 +27,18 @@ def _accepted(request: web.Request) -> set[str] | None:
     return types
 
 
+def _lookup_reference(name: str, reference: str) -> Digest | str:
+    """A reference to read or delete: a malformed tag names nothing, so it is unknown (404)."""
+    try:
+        return parse_reference(reference)
+    except RegistryError as error:
+        if error.code is ErrorCode.TAG_INVALID:
+            raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail=error.detail) from error
+        raise
+
+
 async def _negotiate(request: web.Request, name: str, reference: str) -> StoredManifest:
-    stored = await registry_of(request).manifests.get(name, parse_reference(reference))
+    stored = await registry_of(request).manifests.get(name, _lookup_reference(name, reference))
     accepted = _accepted(request)
     if accepted is not None and stored.media_type in _NEEDS_ACCEPT and stored.media_type not in accepted:
         raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, message=_NEEDS_ACCEPT[stored.media_type])
@@ -60,17 +71,22 @@ async def head_manifest(request: web.Request, name: str, reference: str) -> web.
 async def put_manifest(request: web.Request, name: str, reference: str) -> web.StreamResponse:
     parsed = parse_reference(reference)
     body = await read_body(request, MAX_MANIFEST_BYTES, ErrorCode.MANIFEST_INVALID)
-    result = await registry_of(request).manifests.put(name, parsed, request.headers.get("Content-Type"), body)
+    extra_tags = tuple(request.query.getall("tag", [])) if not isinstance(parsed, str) else ()
+    result = await registry_of(request).manifests.put(
+        name, parsed, request.headers.get("Content-Type"), body, extra_tags
+    )
     headers = {
         "Location": url_for(request, f"/v2/{name}/manifests/{result.digest}"),
         "Docker-Content-Digest": str(result.digest),
         "Content-Length": "0",
     }
+    if extra_tags:
+        headers["OCI-Tag"] = ", ".join(result.tags)
     if result.subject is not None:
         headers["OCI-Subject"] = str(result.subject)
     return web.Response(status=201, headers=headers)
 
 
 async def delete_manifest(request: web.Request, name: str, reference: str) -> web.StreamResponse:
-    await registry_of(request).manifests.delete(name, parse_reference(reference))
+    await registry_of(request).manifests.delete(name, _lookup_reference(name, reference))
     return web.Response(status=202, headers={"Content-Length": "0"})

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from dockyard.api.context import parse_digest, registry_of, url_for
+from dockyard.api.errors import ErrorAnswer, error_response
 from dockyard.grammar import is_valid_name
 from dockyard.registry.errors import ErrorCode, RegistryError
 from dockyard.registry.service import Registry
@@ -98,9 +99,20 @@ async def upload_status(request: web.Request, name: str, upload_id: str) -> web.
     return response
 
 
+async def _append(request: web.Request, state: UploadState) -> UploadState:
+    """Append the request body; a chunk at the wrong offset is told where the upload stands."""
+    try:
+        return await registry_of(request).uploads.append(state, _body(request), _chunk_start(request))
+    except RegistryError as error:
+        if error.code is not ErrorCode.RANGE_INVALID:
+            raise
+        response = error_response(error)
+        response.headers["Range"] = _in_progress(request, state).headers["Range"]
+        raise ErrorAnswer(response) from error
+
+
 async def patch_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
-    state = await _resume(request, name, upload_id)
-    state = await registry_of(request).uploads.append(state, _body(request), _chunk_start(request))
+    state = await _append(request, await _resume(request, name, upload_id))
     return _in_progress(request, state)
 
 
@@ -111,7 +123,7 @@ async def finish_upload(request: web.Request, name: str, upload_id: str) -> web.
     digest = parse_digest(request.query["digest"])
     state = await _resume(request, name, upload_id)
     if _has_body(request):
-        state = await registry.uploads.append(state, _body(request), _chunk_start(request))
+        state = await _append(request, state)
     await registry.uploads.commit(state, digest)
     return _created(request, name, str(digest))
 

@@ -26,6 +26,7 @@ class StoredManifest:
 class PutResult:
     digest: Digest
     subject: Digest | None
+    tags: tuple[str, ...]
 
 
 def parse_reference(reference: str) -> Digest | str:
@@ -89,12 +90,21 @@ class ManifestStore:
         return stored
 
     async def put(
-        self, name: str, reference: Digest | str, content_type: str | None, body: bytes
+        self,
+        name: str,
+        reference: Digest | str,
+        content_type: str | None,
+        body: bytes,
+        extra_tags: tuple[str, ...] = (),
     ) -> PutResult:
+        """Store a manifest, tag it by the URL's tag (or the ``?tag=`` list of a push by digest)."""
         if len(body) > MAX_MANIFEST_BYTES:
             raise RegistryError(
                 ErrorCode.MANIFEST_INVALID, detail=f"manifest exceeds {MAX_MANIFEST_BYTES} bytes"
             )
+        for tag in extra_tags:
+            if not is_valid_tag(tag):
+                raise RegistryError(ErrorCode.TAG_INVALID, detail=f"invalid tag: {tag[:200]!r}")
         manifest = parse_manifest(content_type, body, self._urls)
         algorithm = reference.algorithm if isinstance(reference, Digest) else "sha256"
         digest = Digest.of(body, algorithm)
@@ -109,9 +119,10 @@ class ManifestStore:
         await self._layout.link_revision(name, digest)
         if manifest.subject is not None:
             await self._layout.add_referrer(name, manifest.subject.digest, digest)
-        if isinstance(reference, str):
-            await self._layout.set_tag(name, reference, digest)
-        return PutResult(digest, manifest.subject.digest if manifest.subject else None)
+        tags = (reference,) if isinstance(reference, str) else extra_tags
+        for tag in tags:
+            await self._layout.set_tag(name, tag, digest)
+        return PutResult(digest, manifest.subject.digest if manifest.subject else None, tags)
 
     async def _check_references(self, name: str, manifest: Manifest) -> None:
         missing = [

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dockyard.registry.blobs import BlobStore
 from dockyard.registry.catalog import Page, repositories
+from dockyard.registry.maintenance import purge_uploads_forever
 from dockyard.registry.manifest_format import UrlPolicy
 from dockyard.registry.manifests import ManifestStore
 from dockyard.registry.upload_state import UploadStateSigner
@@ -32,3 +33,6 @@ class Registry:
 
     async def catalog(self, limit: int, last: str | None) -> Page:
         return await repositories(self.layout, limit, last)
+
+    async def purge_uploads_forever(self, age_seconds: float, interval_seconds: float, dry_run: bool) -> None:
+        await purge_uploads_forever(self.layout, age_seconds, interval_seconds, dry_run)

@@ -204,6 +204,30 @@ class StorageLayout:
     async def delete_upload(self, name: str, upload_id: str) -> bool:
         return await self._delete(_upload(name, upload_id))
 
+    async def uploads(self) -> AsyncIterator[tuple[str, str, datetime]]:
+        """Every upload in progress, as (repository, id, start time).
+
+        An upload whose ``startedat`` is missing or unreadable counts from its folder's last change.
+        """
+        async for name in self.repositories():
+            try:
+                entries = await self.driver.list(f"{_repository(name)}/_uploads")
+            except PathNotFound:
+                continue
+            for entry in entries:
+                upload_id = entry.rsplit("/", 1)[1]
+                yield name, upload_id, await self._started_at(entry)
+
+    async def _started_at(self, upload_path: str) -> datetime:
+        try:
+            text = (await self.driver.get_content(f"{upload_path}/startedat")).decode()
+            return datetime.fromisoformat(text)
+        except (PathNotFound, ValueError, UnicodeDecodeError):
+            try:
+                return datetime.fromtimestamp((await self.driver.stat(upload_path)).mtime, UTC)
+            except PathNotFound:
+                return datetime.now(UTC)  # vanished meanwhile: nothing to purge
+
     # -- referrers (dockyard's own index) ----------------------------------------------------
 
     async def add_referrer(self, name: str, subject: Digest, referrer: Digest) -> None:
