@@ -492,8 +492,9 @@ def raw_send(
     pause: float = 0.0,
 ) -> bytes:
     """Send ``head`` (request line and headers, CRLF-terminated lines, without the blank line) and
-    ``body`` over a fresh TCP connection, then either read until the server answers or closes (and return
-    what it sent) or just close after ``pause`` seconds. Never raises on a reset connection."""
+    ``body`` over a fresh TCP connection, then either read until the server closes the connection (and
+    return what it sent; put ``Connection: close`` in ``head``) or just close after ``pause`` seconds.
+    Never raises on a reset connection."""
     host, port = host_port.rsplit(":", 1)
     data = head.rstrip("\r\n").encode() + b"\r\n\r\n" + body
     out = bytearray()
@@ -503,7 +504,8 @@ def raw_send(
             if pause:
                 time.sleep(pause)
             if read_response:
-                sock.shutdown(socket.SHUT_WR)
+                # no half-close here: some servers (aiohttp) take the client's EOF for a dropped
+                # connection; send ``Connection: close`` and read until the server closes
                 deadline = time.monotonic() + timeout
                 while time.monotonic() < deadline:
                     chunk = sock.recv(65536)
