@@ -10,7 +10,7 @@ from dockyard.registry.errors import ErrorCode, RegistryError
 
 STATUS: dict[ErrorCode, int] = {
     ErrorCode.BLOB_UNKNOWN: 404,
-    ErrorCode.BLOB_UPLOAD_INVALID: 400,
+    ErrorCode.BLOB_UPLOAD_INVALID: 404,  # as the reference registry answers it
     ErrorCode.BLOB_UPLOAD_UNKNOWN: 404,
     ErrorCode.DIGEST_INVALID: 400,
     ErrorCode.MANIFEST_BLOB_UNKNOWN: 400,

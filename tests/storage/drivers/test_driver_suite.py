@@ -48,7 +48,9 @@ async def test_missing_paths_raise_path_not_found(driver: StorageDriver) -> None
         await _collect(driver.reader("/nothing"))
 
 
-@pytest.mark.parametrize("path", ["", "relative", "/a/../b", "/a//b", "/a/./b", "/a/b/", "/a b", "/a\x00b", "/.."])
+@pytest.mark.parametrize(
+    "path", ["", "relative", "/a/../b", "/a//b", "/a/./b", "/a/b/", "/a b", "/a\x00b", "/.."]
+)
 async def test_invalid_paths_are_refused(driver: StorageDriver, path: str) -> None:
     with pytest.raises(InvalidPath):
         await driver.put_content(path, b"x")

@@ -1,0 +1,128 @@
+"""The reference's config file and REGISTRY_* overrides become typed settings; unsafe keys are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dockyard.config import ConfigError, load_settings, parse_duration
+
+REFERENCE_STYLE = """\
+version: 0.1
+log:
+  level: debug
+  formatter: json
+  fields: {service: registry}
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging: {enabled: true, age: 72h, interval: 1h30m, dryrun: true}
+    readonly: {enabled: false}
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: :5000
+  prefix: /mirror/
+  secret: asecretforlocaldevelopment
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver: {enabled: true, interval: 10s, threshold: 3}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yml"
+    path.write_text(text)
+    return path
+
+
+def test_reference_config_file_is_read(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, REFERENCE_STYLE), environ={})
+    assert settings.storage_driver == "filesystem"
+    assert settings.root_directory == "/var/lib/registry"
+    assert settings.delete_enabled is True
+    assert settings.read_only is False
+    assert settings.upload_purging.age_seconds == 72 * 3600
+    assert settings.upload_purging.interval_seconds == 5400
+    assert settings.upload_purging.dry_run is True
+    assert settings.addr == ":5000"
+    assert settings.prefix == "/mirror"
+    assert settings.secret == "asecretforlocaldevelopment"
+    assert settings.headers == {"X-Content-Type-Options": ["nosniff"]}
+    assert (settings.log_level, settings.log_formatter) == ("debug", "json")
+    # keys dockyard does not implement, where ignoring them is harmless, are warned about by name
+    assert any(warning.startswith("storage.cache.blobdescriptor") for warning in settings.warnings)
+    assert any(warning.startswith("health.storagedriver") for warning in settings.warnings)
+
+
+def test_environment_overrides_keys_case_insensitively(tmp_path: Path) -> None:
+    environ = {
+        "REGISTRY_HTTP_ADDR": "127.0.0.1:5123",
+        "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": "/srv/images",
+        "REGISTRY_STORAGE_DELETE_ENABLED": "false",
+        "REGISTRY_HTTP_SECRET": "from-env",
+        "REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED": "true",
+    }
+    settings = load_settings(_write(tmp_path, REFERENCE_STYLE), environ=environ)
+    assert settings.addr == "127.0.0.1:5123"
+    assert settings.root_directory == "/srv/images"
+    assert settings.delete_enabled is False
+    assert settings.secret == "from-env"
+    assert settings.read_only is True
+
+
+def test_no_config_file_gives_the_embedded_default() -> None:
+    settings = load_settings(None, environ={})
+    assert settings.addr == ":5000"
+    assert settings.storage_driver == "filesystem"
+    assert settings.root_directory == "./registry-data"
+
+
+def test_inmemory_driver(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, "version: 0.1\nstorage:\n  inmemory: {}\n"), environ={})
+    assert settings.storage_driver == "inmemory"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (
+            "version: 0.1\nstorage: {filesystem: {}}\nauth:\n  htpasswd: {realm: r, path: /x}\n",
+            "auth.htpasswd",
+        ),
+        ("version: 0.1\nstorage: {s3: {bucket: b}}\n", "storage.s3"),
+        ("version: 0.1\nstorage: {filesystem: {}}\nproxy: {remoteurl: https://x}\n", "proxy.remoteurl"),
+        (
+            "version: 0.1\nstorage: {filesystem: {}}\nhttp: {tls: {clientcas: [/ca.pem]}}\n",
+            "http.tls.clientcas",
+        ),
+        ("version: 0.1\nstorage: {filesystem: {}, inmemory: {}}\n", "storage"),
+        ("storage: {filesystem: {}}\n", "version"),
+        ("version: 0.1\nstorage: {filesystem: {}}\nlog: {formatter: xml}\n", "log.formatter"),
+        ("version: 0.1\nstorage: {filesystem: {}, maintenance: {uploadpurging: {age: soon}}}\n", "age"),
+        ("version: [unclosed\n", "YAML"),
+    ],
+)
+def test_unsafe_or_broken_configuration_is_refused_naming_the_key(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(_write(tmp_path, text), environ={})
+
+
+def test_unsafe_key_from_the_environment_is_refused_too(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="auth"):
+        load_settings(_write(tmp_path, REFERENCE_STYLE), environ={"REGISTRY_AUTH_HTPASSWD_PATH": "/x"})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("168h", 604800.0), ("1h30m", 5400.0), ("10s", 10.0), ("500ms", 0.5), (2_000_000_000, 2.0)],
+)
+def test_go_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text, "key") == seconds
