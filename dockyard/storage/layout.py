@@ -23,6 +23,8 @@ from dockyard.grammar import Digest, GrammarError
 from dockyard.storage.drivers.base import PathNotFound, StorageDriver, UploadWriter
 
 ROOT = "/docker/registry/v2"
+# A folder holding one of these is a repository in the catalog (an upload alone does not make one).
+_CONTENT_MARKERS = frozenset({"_layers", "_manifests"})
 BLOBS = f"{ROOT}/blobs"
 REPOSITORIES = f"{ROOT}/repositories"
 
@@ -209,7 +211,7 @@ class StorageLayout:
 
         An upload whose ``startedat`` is missing or unreadable counts from its folder's last change.
         """
-        async for name in self.repositories():
+        async for name in self._repositories_below(REPOSITORIES, "", "", frozenset({"_uploads"})):
             try:
                 entries = await self.driver.list(f"{_repository(name)}/_uploads")
             except PathNotFound:
@@ -258,16 +260,19 @@ class StorageLayout:
 
     async def repositories(self, after: str = "") -> AsyncIterator[str]:
         """Repository names in the reference's catalog order, skipping those up to ``after``."""
-        async for name in self._repositories_below(REPOSITORIES, "", after):
+        async for name in self._repositories_below(REPOSITORIES, "", after, _CONTENT_MARKERS):
             yield name
 
-    async def _repositories_below(self, path: str, prefix: str, after: str) -> AsyncIterator[str]:
+    async def _repositories_below(
+        self, path: str, prefix: str, after: str, markers: frozenset[str]
+    ) -> AsyncIterator[str]:
+        """Folders holding one of ``markers``, depth first: repositories nest inside others."""
         try:
             children = await self.driver.list(path)
         except PathNotFound:
             return
         names = [child.rsplit("/", 1)[1] for child in children]
-        if prefix and ("_layers" in names or "_manifests" in names) and _catalog_less(after, prefix[:-1]):
+        if prefix and markers.intersection(names) and _catalog_less(after, prefix[:-1]):
             yield prefix[:-1]
         for child, child_name in zip(children, names, strict=True):
             if child_name.startswith("_"):
@@ -276,7 +281,7 @@ class StorageLayout:
             # prune subtrees that sort wholly before ``after``
             if after and _catalog_less(candidate, after) and not after.startswith(candidate + "/"):
                 continue
-            async for name in self._repositories_below(child, candidate + "/", after):
+            async for name in self._repositories_below(child, candidate + "/", after, markers):
                 yield name
 
 

@@ -161,7 +161,8 @@ class RegistryServer:
                     f"{self.kind} registry exited with code {code} before answering /v2/\n{self.log_tail()}"
                 )
             try:
-                response = requests.get(f"{self.url}/v2/", timeout=2)
+                prefix = str(self.config.get("http", {}).get("prefix", "")).rstrip("/")
+                response = requests.get(f"{self.url}{prefix}/v2/", timeout=2)
                 if response.status_code == 200:
                     return self
                 last_error = f"GET /v2/ answered {response.status_code}"
