@@ -125,9 +125,7 @@ class ManifestStore:
         return PutResult(digest, manifest.subject.digest if manifest.subject else None, tags)
 
     async def _check_references(self, name: str, manifest: Manifest) -> None:
-        missing = [
-            blob.digest for blob in manifest.blobs if await self._layout.layer_link(name, blob.digest) is None
-        ]
+        missing = [blob.digest for blob in manifest.blobs if not await self._has_blob(name, blob.digest)]
         missing += [
             child.digest
             for child in manifest.children
@@ -138,6 +136,11 @@ class ManifestStore:
                 ErrorCode.MANIFEST_BLOB_UNKNOWN,
                 detail={"digest": str(missing[0]), "missing": [str(digest) for digest in missing]},
             )
+
+    async def _has_blob(self, name: str, digest: Digest) -> bool:
+        """Linked into the repository and its bytes still present (a collected blob does not count)."""
+        stored = await self._layout.layer_link(name, digest)
+        return stored is not None and await self._layout.blob_size(stored) is not None
 
     async def delete(self, name: str, reference: Digest | str) -> None:
         """By digest: remove the revision and every tag on it. By tag: remove just that tag."""

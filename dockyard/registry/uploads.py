@@ -95,7 +95,7 @@ class UploadManager:
         """The upload's current state; a token that was tampered with is refused."""
         if not UPLOAD_ID_RE.match(upload_id):
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail="invalid upload id")
-        started_at = datetime.now(UTC)
+        claimed_start: datetime | None = None
         if token:
             try:
                 claimed = self._signer.unpack(token)
@@ -103,11 +103,12 @@ class UploadManager:
                 raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail=str(exc)) from exc
             if claimed.name != name or claimed.upload_id != upload_id:
                 raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail="upload state does not match URL")
-            started_at = claimed.started_at
+            claimed_start = claimed.started_at
+        stored_start = await self._layout.upload_started_at(name, upload_id)
         size = await self._layout.upload_size(name, upload_id)
-        if size is None or not await self._layout.upload_exists(name, upload_id):
+        if size is None or stored_start is None:
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id})
-        return UploadState(name, upload_id, size, started_at)
+        return UploadState(name, upload_id, size, claimed_start or stored_start)
 
     async def append(
         self, state: UploadState, chunks: AsyncIterator[bytes], start: int | None

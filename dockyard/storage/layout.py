@@ -179,12 +179,16 @@ class StorageLayout:
         writer = await self.driver.writer(f"{base}/data")
         await writer.close()
 
-    async def upload_exists(self, name: str, upload_id: str) -> bool:
+    async def upload_started_at(self, name: str, upload_id: str) -> datetime | None:
+        """When the upload began, or None when there is no such upload (its ``startedat`` is its mark)."""
         try:
-            await self.driver.stat(f"{_upload(name, upload_id)}/startedat")
+            text = (await self.driver.get_content(f"{_upload(name, upload_id)}/startedat")).decode()
         except PathNotFound:
-            return False
-        return True
+            return None
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            return datetime.now(UTC)  # damaged, yet the upload exists: purging counts from its folder
 
     async def upload_size(self, name: str, upload_id: str) -> int | None:
         try:
