@@ -62,6 +62,3 @@ def looks_like_digest(reference: str) -> bool:
     """A manifest reference is a digest when it has a colon; tags never do."""
     return ":" in reference
 
-
-def new_hasher(algorithm: str) -> hashlib._Hash:
-    return hashlib.new(algorithm)
