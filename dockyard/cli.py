@@ -15,6 +15,9 @@ from aiohttp import web
 
 from dockyard import __version__
 from dockyard.api.app import create_app
+from dockyard.auth.access import AccessController
+from dockyard.auth.controllers import access_controller
+from dockyard.auth.htpasswd import HtpasswdError
 from dockyard.config import ConfigError, Settings, load_settings
 from dockyard.logs import configure_logging
 from dockyard.registry.manifest_format import UrlPolicy
@@ -83,9 +86,9 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, access: AccessController | None) -> None:
     registry = build_registry(settings)
-    app = create_app(settings, registry)
+    app = create_app(settings, registry, access)
     runner = web.AppRunner(
         app, access_log=logging.getLogger("dockyard.access") if settings.access_log else None
     )
@@ -116,6 +119,10 @@ async def _serve(settings: Settings) -> None:
 def serve(config: str | None) -> int:
     try:
         settings = load_settings(config)
+        access = access_controller(settings.auth)
+    except HtpasswdError as exc:
+        print(f"dockyard: configuration error: auth.htpasswd.path: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"dockyard: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -127,7 +134,7 @@ def serve(config: str | None) -> int:
 
         uvloop.install()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings))
+        asyncio.run(_serve(settings, access))
     return 0
 
 

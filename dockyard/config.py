@@ -23,7 +23,7 @@ DEFAULT_ADDR = ":5000"
 
 # Keys whose absence of support would silently weaken security or change what is served: refuse them.
 _REFUSED = {
-    "auth": "authentication is not implemented yet; refusing to serve without it",
+    "auth.silly": "silly auth is a test fixture of the reference, not an access control",
     "proxy": "pull-through cache mode is not implemented",
     "middleware": "storage/registry middleware is not implemented",
     "http.tls.clientcas": "mutual TLS is not implemented yet; refusing to serve without client verification",
@@ -57,6 +57,8 @@ _KNOWN = {
     "http.tls.certificate",
     "http.tls.key",
     "http.tls.minimumtls",
+    "auth.htpasswd.realm",
+    "auth.htpasswd.path",
     "validation.disabled",
     "validation.enabled",
     "validation.manifests.urls.allow",
@@ -64,8 +66,22 @@ _KNOWN = {
 }
 
 
+_AUTH_TYPES = ("htpasswd",)
+
+
 class ConfigError(ValueError):
     """The configuration cannot be served safely; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class HtpasswdAuth:
+    """``auth.htpasswd``: Basic authentication, every user of the file may do everything."""
+
+    realm: str
+    path: str
+
+
+AuthSettings = HtpasswdAuth
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +114,7 @@ class Settings:
     validation_enabled: bool = True
     urls_allow: tuple[str, ...] = ()
     urls_deny: tuple[str, ...] = ()
+    auth: AuthSettings | None = None
     warnings: tuple[str, ...] = ()
 
 
@@ -142,6 +159,29 @@ def apply_environment(tree: dict[str, Any], environ: Mapping[str, str]) -> None:
             node = node[existing]
         leaf = next((key for key in node if str(key).lower() == parts[-1]), parts[-1])
         node[leaf] = yaml.safe_load(environ[variable]) if environ[variable] else ""
+
+
+def _auth_settings(tree: dict[str, Any]) -> AuthSettings | None:
+    """The one configured access controller; an unknown type is refused (serving it open would be worse)."""
+    section = tree.get("auth")
+    if section in (None, "", {}):
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError("auth: must be a mapping of one auth type to its options")
+    kinds = [str(kind).lower() for kind in section]
+    if len(kinds) != 1:
+        raise ConfigError(f"auth: must provide exactly one type, got {', '.join(sorted(kinds))}")
+    kind = kinds[0]
+    options = next(iter(section.values())) or {}
+    if kind not in _AUTH_TYPES:
+        raise ConfigError(f"auth.{kind}: unknown auth type (supported: {', '.join(_AUTH_TYPES)})")
+    if not isinstance(options, dict):
+        raise ConfigError(f"auth.{kind}: must be a mapping")
+    options = {str(key).lower(): value for key, value in options.items()}
+    for required in ("realm", "path"):
+        if not isinstance(options.get(required), str) or not options[required]:
+            raise ConfigError(f"auth.htpasswd.{required}: a non-empty string is required")
+    return HtpasswdAuth(realm=options["realm"], path=options["path"])
 
 
 def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -239,5 +279,6 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
         validation_enabled=validation_enabled,
         urls_allow=tuple(str(item) for item in get("validation.manifests.urls.allow", []) or []),
         urls_deny=tuple(str(item) for item in get("validation.manifests.urls.deny", []) or []),
+        auth=_auth_settings(tree),
         warnings=tuple(warnings),
     )

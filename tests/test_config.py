@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.config import ConfigError, load_settings, parse_duration
+from dockyard.config import ConfigError, HtpasswdAuth, load_settings, parse_duration
 
 REFERENCE_STYLE = """\
 version: 0.1
@@ -91,9 +91,12 @@ def test_inmemory_driver(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "named"),
     [
+        ("version: 0.1\nstorage: {filesystem: {}}\nauth:\n  silly: {realm: r, service: s}\n", "auth.silly"),
+        ("version: 0.1\nstorage: {filesystem: {}}\nauth:\n  ldap: {url: x}\n", "auth.ldap"),
+        ("version: 0.1\nstorage: {filesystem: {}}\nauth:\n  htpasswd: {realm: r}\n", "auth.htpasswd.path"),
         (
-            "version: 0.1\nstorage: {filesystem: {}}\nauth:\n  htpasswd: {realm: r, path: /x}\n",
-            "auth.htpasswd",
+            "version: 0.1\nstorage: {filesystem: {}}\nauth:\n  htpasswd: {realm: r, path: /x}\n  token: {}\n",
+            "exactly one",
         ),
         ("version: 0.1\nstorage: {s3: {bucket: b}}\n", "storage.s3"),
         ("version: 0.1\nstorage: {filesystem: {}}\nproxy: {remoteurl: https://x}\n", "proxy.remoteurl"),
@@ -117,7 +120,17 @@ def test_unsafe_or_broken_configuration_is_refused_naming_the_key(
 
 def test_unsafe_key_from_the_environment_is_refused_too(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="auth"):
-        load_settings(_write(tmp_path, REFERENCE_STYLE), environ={"REGISTRY_AUTH_HTPASSWD_PATH": "/x"})
+        load_settings(_write(tmp_path, REFERENCE_STYLE), environ={"REGISTRY_AUTH_SILLY_REALM": "/x"})
+
+
+def test_htpasswd_auth_from_the_environment(tmp_path: Path) -> None:
+    environ = {
+        "REGISTRY_AUTH_HTPASSWD_REALM": "Registry Realm",
+        "REGISTRY_AUTH_HTPASSWD_PATH": "/etc/htpasswd",
+    }
+    settings = load_settings(_write(tmp_path, REFERENCE_STYLE), environ=environ)
+    assert settings.auth == HtpasswdAuth(realm="Registry Realm", path="/etc/htpasswd")
+    assert not [warning for warning in settings.warnings if "auth" in warning]
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,12 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from dockyard.api.auth import auth_middleware
 from dockyard.api.context import REGISTRY, SETTINGS, PayloadTooLarge
 from dockyard.api.errors import ErrorAnswer, error_response
 from dockyard.api.listings import catalog
 from dockyard.api.routes import dispatch
+from dockyard.auth.access import AccessController
 from dockyard.config import Settings
 from dockyard.registry.errors import ErrorCode, RegistryError
 from dockyard.registry.service import Registry
@@ -61,8 +63,13 @@ async def api_base(request: web.Request) -> web.StreamResponse:
     return web.json_response({})
 
 
-def create_app(settings: Settings, registry: Registry) -> web.Application:
+def create_app(
+    settings: Settings, registry: Registry, access: AccessController | None = None
+) -> web.Application:
+    """The registry's application; with ``access``, every ``/v2/`` request is authorised first."""
     middlewares: list[Middleware] = [errors_middleware]
+    if access is not None:
+        middlewares.append(auth_middleware(access, settings.prefix))
     if settings.read_only:
         middlewares.append(read_only_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=4 << 20)

@@ -115,6 +115,17 @@ class Clients:
             "copy", "--src-tls-verify=false", "--dest-tls-verify=false", *args, src, dest, timeout=timeout
         )
 
+    def login(self, host: str, user: str, password: str, *, tool: str = "skopeo") -> None:
+        """``skopeo login`` (or ``podman login``) to ``host``: the credentials go to this set's auth.json,
+        which every later skopeo/podman command here uses. The password goes through stdin."""
+        base = ["skopeo"] if tool == "skopeo" else self.podman_args()
+        self.run_with_input(
+            [*base, "login", "--tls-verify=false", "--username", user, "--password-stdin", host], password
+        )
+
+    def logout(self, host: str) -> None:
+        self.skopeo("logout", host)
+
     def inspect_raw(self, ref: str, *args: str) -> bytes:
         """The manifest bytes exactly as the registry serves them (``skopeo inspect --raw``)."""
         proc = subprocess.run(
@@ -171,6 +182,15 @@ class Clients:
 
     def run(self, cmd: list[str], *, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return run(self.confined(cmd), timeout=timeout, env=self.env())
+
+    def run_with_input(self, cmd: list[str], stdin: str, *, timeout: float = 120) -> str:
+        """Run ``cmd`` confined with ``stdin`` as its input; raise with its output if it fails."""
+        proc = subprocess.run(
+            self.confined(cmd), input=stdin, capture_output=True, text=True, env=self.env(), timeout=timeout
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc.stdout
 
 
 class PodmanService:

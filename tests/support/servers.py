@@ -118,6 +118,11 @@ class RegistryServer:
         """The storage tree the seed describes: ``<root>/docker/registry/v2``."""
         return self.root / "docker" / "registry" / "v2"
 
+    @property
+    def requires_auth(self) -> bool:
+        """Whether the config asks for authentication (then ``GET /v2/`` answers 401 when it is up)."""
+        return bool(self.config.get("auth"))
+
     def __repr__(self) -> str:
         return f"RegistryServer({self.kind}, {self.host}, root={self.root})"
 
@@ -163,7 +168,7 @@ class RegistryServer:
             try:
                 prefix = str(self.config.get("http", {}).get("prefix", "")).rstrip("/")
                 response = requests.get(f"{self.url}{prefix}/v2/", timeout=2)
-                if response.status_code == 200:
+                if response.status_code == 200 or (self.requires_auth and response.status_code == 401):
                     return self
                 last_error = f"GET /v2/ answered {response.status_code}"
             except requests.RequestException as exc:
