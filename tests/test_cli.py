@@ -37,11 +37,22 @@ def test_version_and_help() -> None:
 def test_unsafe_config_is_refused_at_start_naming_the_key(tmp_path: Path) -> None:
     config = tmp_path / "config.yml"
     config.write_text(
-        "version: 0.1\nstorage: {filesystem: {rootdirectory: /tmp/x}}\nauth: {htpasswd: {realm: r}}\n"
+        "version: 0.1\nstorage: {filesystem: {rootdirectory: /tmp/x}}\nauth: {silly: {realm: r}}\n"
     )
     result = _dockyard("serve", str(config))
     assert result.returncode == 2
-    assert "auth.htpasswd.realm" in result.stderr
+    assert "auth.silly" in result.stderr
+
+
+def test_a_missing_htpasswd_file_is_refused_at_start(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "version: 0.1\nstorage: {filesystem: {rootdirectory: /tmp/x}}\n"
+        f"auth: {{htpasswd: {{realm: r, path: {tmp_path / 'absent'}}}}}\n"
+    )
+    result = _dockyard("serve", str(config))
+    assert result.returncode == 2
+    assert "auth.htpasswd.path" in result.stderr and "cannot read" in result.stderr
 
 
 def test_serve_without_config_uses_a_local_folder_and_prints_where(tmp_path: Path) -> None:
