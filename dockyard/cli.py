@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
+import dataclasses
 import logging
+import os
 import secrets
-import ssl
 import sys
 from collections.abc import Sequence
 
-from aiohttp import web
-
 from dockyard import __version__
-from dockyard.api.app import create_app
-from dockyard.auth.access import AccessController
 from dockyard.auth.controllers import access_controller
 from dockyard.auth.htpasswd import HtpasswdError
 from dockyard.config import ConfigError, Settings, load_settings
@@ -39,17 +34,23 @@ def build_driver(settings: Settings) -> StorageDriver:
     return FilesystemDriver(settings.root_directory)
 
 
+def _with_secret(settings: Settings) -> Settings:
+    """Generate the upload-state secret once, before any worker starts, when the config has none."""
+    if settings.secret is not None:
+        return settings
+    log.warning(
+        "No HTTP secret provided - generated random secret. This may cause problems with uploads if "
+        "multiple registries are behind a load-balancer. To provide a shared secret, fill in http.secret "
+        "in the configuration file or set the REGISTRY_HTTP_SECRET environment variable."
+    )
+    return dataclasses.replace(settings, secret=secrets.token_urlsafe(32))
+
+
 def build_registry(settings: Settings) -> Registry:
     import re
 
-    secret = settings.secret
-    if secret is None:
-        log.warning(
-            "No HTTP secret provided - generated random secret. This may cause problems with uploads if "
-            "multiple registries are behind a load-balancer. To provide a shared secret, fill in http.secret "
-            "in the configuration file or set the REGISTRY_HTTP_SECRET environment variable."
-        )
-        secret = secrets.token_urlsafe(32)
+    secret = _with_secret(settings).secret
+    assert secret is not None
     policy = UrlPolicy(
         allow=tuple(re.compile(pattern) for pattern in settings.urls_allow),
         deny=tuple(re.compile(pattern) for pattern in settings.urls_deny),
@@ -63,60 +64,16 @@ def build_registry(settings: Settings) -> Registry:
     return Registry(build_driver(settings), options)
 
 
-def _split_addr(addr: str) -> tuple[str | None, int]:
-    host, _, port = addr.rpartition(":")
-    host = host.strip("[]")
-    return (host or None), int(port)
+def _worker_count(settings: Settings, requested: int | None) -> int:
+    count = requested or settings.workers or os.cpu_count() or 1
+    if settings.storage_driver == "inmemory" and count > 1:
+        if requested or settings.workers:
+            log.warning("inmemory storage lives in one process: serving it with one worker")
+        return 1
+    return count
 
 
-def _tls_context(settings: Settings) -> ssl.SSLContext | None:
-    if not settings.tls_certificate:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_certificate, settings.tls_key)
-    minimum = {
-        "tls1.0": ssl.TLSVersion.TLSv1,
-        "tls1.1": ssl.TLSVersion.TLSv1_1,
-        "tls1.2": ssl.TLSVersion.TLSv1_2,
-        "tls1.3": ssl.TLSVersion.TLSv1_3,
-    }
-    context.minimum_version = minimum.get(
-        str(settings.tls_minimum or "tls1.2").lower(), ssl.TLSVersion.TLSv1_2
-    )
-    return context
-
-
-async def _serve(settings: Settings, access: AccessController | None) -> None:
-    registry = build_registry(settings)
-    app = create_app(settings, registry, access)
-    runner = web.AppRunner(
-        app, access_log=logging.getLogger("dockyard.access") if settings.access_log else None
-    )
-    await runner.setup()
-    host, port = _split_addr(settings.addr)
-    tls = _tls_context(settings)
-    site = web.TCPSite(runner, host, port, ssl_context=tls, backlog=1024, reuse_address=True)
-    await site.start()
-    purging = settings.upload_purging
-    purger = None
-    if purging.enabled and not settings.read_only:
-        purger = asyncio.create_task(
-            registry.purge_uploads_forever(purging.age_seconds, purging.interval_seconds, purging.dry_run)
-        )
-    scheme = "https" if tls else "http"
-    where = "memory (inmemory driver)" if settings.storage_driver == "inmemory" else settings.root_directory
-    log.info("listening on %s://%s:%d, storage: %s", scheme, host or "0.0.0.0", port, where)
-    print(f"dockyard {__version__} listening on {scheme}://{host or '0.0.0.0'}:{port}", flush=True)
-    print(f"storage root: {where}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        if purger is not None:
-            purger.cancel()
-        await runner.cleanup()
-
-
-def serve(config: str | None) -> int:
+def serve(config: str | None, workers: int | None = None) -> int:
     try:
         settings = load_settings(config)
         access = access_controller(settings.auth)
@@ -129,13 +86,15 @@ def serve(config: str | None) -> int:
     configure_logging(settings.log_level, settings.log_formatter)
     for warning in settings.warnings:
         log.warning("configuration: %s", warning)
-    with contextlib.suppress(ImportError):
-        import uvloop  # faster event loop where it is installed
+    from dockyard import server  # the HTTP stack, loaded only to serve
 
-        uvloop.install()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, access))
-    return 0
+    return server.run(_with_secret(settings), _worker_count(settings, workers), build_registry, access)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,8 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ":5000 and stores images in ./registry-data.",
     )
     serve_parser.add_argument("config", nargs="?", metavar="CONFIG", help="path to config.yml")
+    serve_parser.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="worker processes on the one port (default: http.workers, else the number of CPUs)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.config)
+        return serve(args.config, args.workers)
     parser.print_help()
     return 1

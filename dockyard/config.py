@@ -52,6 +52,7 @@ _KNOWN = {
     "http.host",
     "http.prefix",
     "http.secret",
+    "http.workers",
     "http.relativeurls",
     "http.headers",
     "http.tls.certificate",
@@ -108,6 +109,7 @@ class Settings:
     tls_certificate: str | None = None
     tls_key: str | None = None
     tls_minimum: str | None = None
+    workers: int | None = None  # worker processes; None: one per CPU
     log_level: str = "info"
     log_formatter: str = "text"
     access_log: bool = True
@@ -254,6 +256,9 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
     prefix = str(get("http.prefix", "")).rstrip("/")
     if prefix and not prefix.startswith("/"):
         raise ConfigError("http.prefix: must start with '/'")
+    workers = get("http.workers")
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise ConfigError(f"http.workers: must be a positive number, not {workers!r}")
     validation_enabled = not bool(get("validation.disabled", False))
     if flat.get("validation.enabled") is not None:
         validation_enabled = bool(flat["validation.enabled"])
@@ -273,6 +278,7 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
         tls_certificate=get("http.tls.certificate"),
         tls_key=get("http.tls.key"),
         tls_minimum=get("http.tls.minimumtls"),
+        workers=workers,
         log_level=level,
         log_formatter=formatter,
         access_log=not bool(get("log.accesslog.disabled", False)),

@@ -109,6 +109,8 @@ def test_inmemory_driver(tmp_path: Path) -> None:
         ("version: 0.1\nstorage: {filesystem: {}}\nlog: {formatter: xml}\n", "log.formatter"),
         ("version: 0.1\nstorage: {filesystem: {}, maintenance: {uploadpurging: {age: soon}}}\n", "age"),
         ("version: [unclosed\n", "YAML"),
+        ("version: 0.1\nstorage: {filesystem: {}}\nhttp: {workers: 0}\n", "http.workers"),
+        ("version: 0.1\nstorage: {filesystem: {}}\nhttp: {workers: many}\n", "http.workers"),
     ],
 )
 def test_unsafe_or_broken_configuration_is_refused_naming_the_key(
@@ -139,3 +141,10 @@ def test_htpasswd_auth_from_the_environment(tmp_path: Path) -> None:
 )
 def test_go_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text, "key") == seconds
+
+
+def test_workers_key_and_its_environment_override(tmp_path: Path) -> None:
+    path = _write(tmp_path, "version: 0.1\nstorage: {filesystem: {}}\nhttp: {workers: 3}\n")
+    assert load_settings(path, environ={}).workers == 3
+    assert load_settings(path, environ={"REGISTRY_HTTP_WORKERS": "5"}).workers == 5
+    assert load_settings(None, environ={}).workers is None

@@ -6,8 +6,11 @@ from aiohttp import web
 
 from dockyard.api.context import parse_digest, registry_of
 from dockyard.api.errors import ErrorAnswer, error_response
+from dockyard.api.sendfile import can_sendfile, send_range
 from dockyard.registry.blobs import BlobInfo
 from dockyard.registry.errors import ErrorCode, RegistryError
+
+INLINE_BYTES = 64 << 10  # blobs up to this size are read whole and sent with their headers
 
 
 def _headers(info: BlobInfo) -> dict[str, str]:
@@ -65,10 +68,24 @@ async def get_blob(request: web.Request, name: str, digest: str) -> web.StreamRe
         response.headers["Content-Range"] = f"bytes */{info.size}"
         raise ErrorAnswer(response) from error
     start, stop = window if window is not None else (0, info.size)
-    stream = web.StreamResponse(status=206 if window is not None else 200, headers=headers)
-    stream.content_length = stop - start
+    status = 206 if window is not None else 200
     if window is not None:
-        stream.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"
+    if info.size <= INLINE_BYTES:  # one read from the page cache beats a hop to a thread
+        body = await registry.blobs.read(info)
+        return web.Response(status=status, headers=headers, body=body[start:stop])
+    stream = web.StreamResponse(status=status, headers=headers)
+    stream.content_length = stop - start
+    local = registry.blobs.local_path(info) if can_sendfile(request) else None
+    if local is not None:
+        try:
+            handle = open(local, "rb")  # noqa: SIM115 - closed below, after the send
+        except FileNotFoundError as exc:  # deleted since the stat
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": digest}) from exc
+        with handle:
+            await stream.prepare(request)
+            await send_range(request, stream, handle, start, stop - start)
+        return stream
     await stream.prepare(request)
     async for chunk in registry.blobs.open(info, start, stop - start):
         await stream.write(chunk)

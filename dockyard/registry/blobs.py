@@ -32,6 +32,13 @@ class BlobStore:
     def open(self, info: BlobInfo, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         return self._layout.blob_reader(info.stored, offset, length)
 
+    async def read(self, info: BlobInfo) -> bytes:
+        """A small blob whole (callers check ``info.size`` first)."""
+        data = await self._layout.blob_bytes(info.stored)
+        if data is None:  # deleted since the stat
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(info.digest)})
+        return data
+
     def local_path(self, info: BlobInfo) -> str | None:
         return self._layout.blob_local_path(info.stored)
 

@@ -114,6 +114,13 @@ class StorageLayout:
     async def read_blob(self, digest: Digest) -> bytes:
         return await self.driver.get_content(_blob_data(digest))
 
+    async def blob_bytes(self, digest: Digest) -> bytes | None:
+        """A blob whole, or None when it is gone."""
+        try:
+            return await self.driver.get_content(_blob_data(digest))
+        except PathNotFound:
+            return None
+
     async def put_blob(self, digest: Digest, data: bytes) -> None:
         await self.driver.put_content(_blob_data(digest), data)
 

@@ -1,0 +1,109 @@
+"""Running the registry: the HTTP server of one process, and the choice of one process or several workers.
+
+Worker 0 is the one that also runs the periodic jobs (upload purging) so they run once per server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from dockyard import __version__
+from dockyard.api.app import create_app
+from dockyard.auth.access import AccessController
+from dockyard.config import Settings
+from dockyard.registry.service import Registry
+from dockyard.workers import supervise
+
+log = logging.getLogger("dockyard")
+
+# Bulk I/O (upload writes and hashing, sendfile of pulls) runs in threads; each transfer holds one.
+_IO_THREADS = 64
+
+
+def _split_addr(addr: str) -> tuple[str | None, int]:
+    host, _, port = addr.rpartition(":")
+    host = host.strip("[]")
+    return (host or None), int(port)
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.tls_certificate:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_certificate, settings.tls_key)
+    minimum = {
+        "tls1.0": ssl.TLSVersion.TLSv1,
+        "tls1.1": ssl.TLSVersion.TLSv1_1,
+        "tls1.2": ssl.TLSVersion.TLSv1_2,
+        "tls1.3": ssl.TLSVersion.TLSv1_3,
+    }
+    context.minimum_version = minimum.get(
+        str(settings.tls_minimum or "tls1.2").lower(), ssl.TLSVersion.TLSv1_2
+    )
+    return context
+
+
+async def serve_process(
+    settings: Settings, registry: Registry, access: AccessController | None, index: int, reuse_port: bool
+) -> None:
+    """Serve the API in this process until cancelled."""
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(_IO_THREADS, "dockyard-io"))
+    app = create_app(settings, registry, access)
+    runner = web.AppRunner(
+        app, access_log=logging.getLogger("dockyard.access") if settings.access_log else None
+    )
+    await runner.setup()
+    host, port = _split_addr(settings.addr)
+    site = web.TCPSite(
+        runner, host, port, ssl_context=_tls_context(settings), backlog=1024, reuse_address=True,
+        reuse_port=reuse_port,
+    )  # fmt: skip
+    await site.start()
+    purging = settings.upload_purging
+    purger = None
+    if index == 0 and purging.enabled and not settings.read_only:
+        purger = asyncio.create_task(
+            registry.purge_uploads_forever(purging.age_seconds, purging.interval_seconds, purging.dry_run)
+        )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        if purger is not None:
+            purger.cancel()
+        await runner.cleanup()
+
+
+def run(
+    settings: Settings,
+    workers: int,
+    make_registry: Callable[[Settings], Registry],
+    access: AccessController | None = None,
+) -> int:
+    """Serve with ``workers`` processes (one: in this process); returns the exit code."""
+    with contextlib.suppress(ImportError):
+        import uvloop  # faster event loop where it is installed
+
+        uvloop.install()
+    host, port = _split_addr(settings.addr)
+    scheme = "https" if settings.tls_certificate else "http"
+    where = "memory (inmemory driver)" if settings.storage_driver == "inmemory" else settings.root_directory
+    log.info("listening on %s://%s:%d, storage: %s, %d worker(s)", scheme, host or "0.0.0.0", port, where,
+             workers)  # fmt: skip
+    print(f"dockyard {__version__} listening on {scheme}://{host or '0.0.0.0'}:{port}", flush=True)
+    print(f"storage root: {where}", flush=True)
+
+    def work(index: int) -> None:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_process(settings, make_registry(settings), access, index, workers > 1))
+
+    if workers == 1:
+        work(0)
+        return 0
+    return supervise(workers, work)

@@ -1,0 +1,69 @@
+"""Several worker processes serving one port: fork, forward stop signals, and stop all when one dies.
+
+Each worker binds the address itself with ``SO_REUSEPORT``, so the kernel spreads connections over the
+workers and each runs its own event loop on its own core. Nothing is shared in memory: every piece of
+state a request needs lives in storage or in the signed upload ``_state`` token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+
+def supervise(count: int, work: Callable[[int], None], on_exit: Callable[[int], None] | None = None) -> int:
+    """Run ``work(index)`` in ``count`` forked children until a stop signal or until one of them exits.
+
+    Returns 0 after a stop signal, else the exit code of the first child that ended on its own (a
+    worker that cannot serve takes the others down, so a supervisor above restarts a whole server).
+    ``on_exit(pid)`` runs for every child that ended.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    children: dict[int, int] = {}
+    for index in range(count):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                work(index)
+            except KeyboardInterrupt:
+                pass
+            except BaseException:
+                log.exception("worker %d failed", index)
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children[pid] = index
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    first_code: int | None = None
+    while children:
+        pid, status = os.wait()
+        ended = children.pop(pid, None)
+        if on_exit is not None:
+            on_exit(pid)
+        if ended is None or stopping:
+            continue
+        first_code = os.waitstatus_to_exitcode(status)
+        log.error("worker %d (pid %d) exited with %d: stopping the others", ended, pid, first_code)
+        stop(signal.SIGTERM, None)
+    return 0 if first_code is None else (first_code or 1)

@@ -1,0 +1,35 @@
+"""The benchmark harness in its quick mode (tiny sizes, 1 s load runs): every figure is measured for both
+servers and is a positive number. How fast anything is stays out of the test suite."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+
+
+def test_quick_run_measures_every_figure_on_both_servers(tmp_path: Path) -> None:
+    output = tmp_path / "figures.json"
+    result = subprocess.run(
+        [sys.executable, str(HARNESS), "--quick", "--workdir", str(tmp_path / "work"), "--json", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(output.read_text())["figures"]
+    small = ("head_blob", "get_manifest", "get_base", "get_blob_4k")
+    expected = {
+        *("push_monolithic", "push_chunked", "pull", "pull_x4", "small_pushes", "tags_list", "catalog"),
+        *(f"{name}{suffix}" for name in small for suffix in ("", "_p50", "_p99")),
+        "peak_rss",
+    }
+    assert set(figures) == expected
+    for name, figure in figures.items():
+        for kind in ("dockyard", "reference"):
+            assert figure[kind] > 0, (name, kind, figure)
+    table = result.stdout
+    assert "push_monolithic" in table and "ratio" in table
