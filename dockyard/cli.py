@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 
 from dockyard import __version__
 from dockyard.auth.controllers import access_controller
 from dockyard.auth.htpasswd import HtpasswdError
 from dockyard.config import ConfigError, Settings, load_settings
 from dockyard.logs import configure_logging
+from dockyard.metrics import MULTIPROCESS_ENV, Metrics
 from dockyard.registry.manifest_format import UrlPolicy
 from dockyard.registry.service import Registry, RegistryOptions
 from dockyard.storage.drivers.base import StorageDriver
 from dockyard.storage.drivers.filesystem import FilesystemDriver
+from dockyard.storage.drivers.instrumented import InstrumentedDriver
 from dockyard.storage.drivers.memory import MemoryDriver
 
 log = logging.getLogger("dockyard")
@@ -46,7 +50,8 @@ def _with_secret(settings: Settings) -> Settings:
     return dataclasses.replace(settings, secret=secrets.token_urlsafe(32))
 
 
-def build_registry(settings: Settings) -> Registry:
+def build_registry(settings: Settings, metrics: Metrics | None = None) -> Registry:
+    """The registry over the configured driver; with ``metrics``, every driver operation is timed."""
     import re
 
     secret = _with_secret(settings).secret
@@ -61,7 +66,10 @@ def build_registry(settings: Settings) -> Registry:
         read_only=settings.read_only,
         url_policy=policy,
     )
-    return Registry(build_driver(settings), options)
+    driver = build_driver(settings)
+    if metrics is not None:
+        driver = InstrumentedDriver(driver, metrics)
+    return Registry(driver, options)
 
 
 def _worker_count(settings: Settings, requested: int | None) -> int:
@@ -83,12 +91,28 @@ def serve(config: str | None, workers: int | None = None) -> int:
     except ConfigError as exc:
         print(f"dockyard: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_formatter)
+    configure_logging(settings.log_level, settings.log_formatter, settings.log_fields)
     for warning in settings.warnings:
         log.warning("configuration: %s", warning)
     from dockyard import server  # the HTTP stack, loaded only to serve
 
-    return server.run(_with_secret(settings), _worker_count(settings, workers), build_registry, access)
+    count = _worker_count(settings, workers)
+    with _metrics_directory(count > 1 and server.metrics_wanted(settings)):
+        return server.run(_with_secret(settings), count, build_registry, access)
+
+
+@contextlib.contextmanager
+def _metrics_directory(needed: bool) -> Iterator[None]:
+    """Workers add up their metrics through files in a directory of their own (unless one is given)."""
+    if not needed or MULTIPROCESS_ENV in os.environ:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="dockyard-metrics-") as directory:
+        os.environ[MULTIPROCESS_ENV] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_ENV]
 
 
 def _positive(text: str) -> int:

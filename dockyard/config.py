@@ -52,6 +52,12 @@ _KNOWN = {
     "http.host",
     "http.prefix",
     "http.secret",
+    "http.debug.addr",
+    "http.debug.prometheus.enabled",
+    "http.debug.prometheus.path",
+    "health.storagedriver.enabled",
+    "health.storagedriver.interval",
+    "health.storagedriver.threshold",
     "http.workers",
     "http.relativeurls",
     "http.headers",
@@ -94,6 +100,15 @@ class UploadPurging:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageHealth:
+    """``health.storagedriver``: a periodic check of the storage driver."""
+
+    enabled: bool = False
+    interval_seconds: float = 10.0
+    threshold: int = 1  # consecutive failures before the registry answers 503
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     storage_driver: str = "filesystem"
     root_directory: str = DEFAULT_ROOT
@@ -110,8 +125,13 @@ class Settings:
     tls_key: str | None = None
     tls_minimum: str | None = None
     workers: int | None = None  # worker processes; None: one per CPU
+    debug_addr: str | None = None
+    prometheus_enabled: bool = False
+    prometheus_path: str = "/metrics"
+    storage_health: StorageHealth = field(default_factory=StorageHealth)
     log_level: str = "info"
     log_formatter: str = "text"
+    log_fields: dict[str, str] = field(default_factory=dict)
     access_log: bool = True
     validation_enabled: bool = True
     urls_allow: tuple[str, ...] = ()
@@ -259,6 +279,20 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
     workers = get("http.workers")
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ConfigError(f"http.workers: must be a positive number, not {workers!r}")
+    interval = parse_duration(get("health.storagedriver.interval", "10s"), "health.storagedriver.interval")
+    health = StorageHealth(
+        enabled=bool(get("health.storagedriver.enabled", False)),
+        interval_seconds=interval if interval > 0 else 10.0,
+        threshold=max(1, int(get("health.storagedriver.threshold", 1))),
+    )
+    log_fields = {
+        key.removeprefix("log.fields."): str(value)
+        for key, value in flat.items()
+        if key.startswith("log.fields.") and value is not None
+    }
+    prometheus_path = str(get("http.debug.prometheus.path", "/metrics"))
+    if not prometheus_path.startswith("/"):
+        raise ConfigError("http.debug.prometheus.path: must start with '/'")
     validation_enabled = not bool(get("validation.disabled", False))
     if flat.get("validation.enabled") is not None:
         validation_enabled = bool(flat["validation.enabled"])
@@ -279,8 +313,13 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
         tls_key=get("http.tls.key"),
         tls_minimum=get("http.tls.minimumtls"),
         workers=workers,
+        debug_addr=None if get("http.debug.addr") in (None, "") else str(get("http.debug.addr")),
+        prometheus_enabled=bool(get("http.debug.prometheus.enabled", False)),
+        prometheus_path=prometheus_path,
+        storage_health=health,
         log_level=level,
         log_formatter=formatter,
+        log_fields=log_fields,
         access_log=not bool(get("log.accesslog.disabled", False)),
         validation_enabled=validation_enabled,
         urls_allow=tuple(str(item) for item in get("validation.manifests.urls.allow", []) or []),

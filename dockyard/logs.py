@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -19,22 +21,33 @@ _LEVELS = {
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, msg, the static ``log.fields``, and the structured
+    ``fields`` a record carries (an access log entry's request id, status, bytes, ...)."""
+
+    def __init__(self, static_fields: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self._static = dict(static_fields or {})
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            **self._static,
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
-def configure_logging(level: str, formatter: str) -> None:
+def configure_logging(level: str, formatter: str, static_fields: Mapping[str, str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if formatter in ("json", "logstash"):
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(static_fields))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -11,15 +11,22 @@ import logging
 import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from aiohttp import web
 
 from dockyard import __version__
+from dockyard import metrics as metrics_module
+from dockyard.api.access_log import LOGGER, AccessLogger
 from dockyard.api.app import create_app
+from dockyard.api.debug import create_debug_app
 from dockyard.auth.access import AccessController
 from dockyard.config import Settings
+from dockyard.metrics import Metrics
 from dockyard.registry.service import Registry
 from dockyard.workers import supervise
+
+RegistryMaker = Callable[[Settings, Metrics | None], Registry]
 
 log = logging.getLogger("dockyard")
 
@@ -50,41 +57,57 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def serve_process(
-    settings: Settings, registry: Registry, access: AccessController | None, index: int, reuse_port: bool
-) -> None:
-    """Serve the API in this process until cancelled."""
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(_IO_THREADS, "dockyard-io"))
-    app = create_app(settings, registry, access)
-    runner = web.AppRunner(
-        app, access_log=logging.getLogger("dockyard.access") if settings.access_log else None
-    )
+def metrics_wanted(settings: Settings) -> bool:
+    """Metrics are kept only where they can be scraped: on the debug server."""
+    return settings.prometheus_enabled and settings.debug_addr is not None
+
+
+async def _start(runner: web.AppRunner, addr: str, **options: Any) -> None:
     await runner.setup()
-    host, port = _split_addr(settings.addr)
-    site = web.TCPSite(
-        runner, host, port, ssl_context=_tls_context(settings), backlog=1024, reuse_address=True,
-        reuse_port=reuse_port,
-    )  # fmt: skip
-    await site.start()
+    host, port = _split_addr(addr)
+    await web.TCPSite(runner, host, port, backlog=1024, reuse_address=True, **options).start()
+
+
+async def serve_process(
+    settings: Settings,
+    make_registry: RegistryMaker,
+    access: AccessController | None,
+    index: int,
+    reuse_port: bool,
+) -> None:
+    """Serve the API in this process until cancelled; worker 0 also serves the debug address."""
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(_IO_THREADS, "dockyard-io"))
+    metrics = metrics_module.install() if metrics_wanted(settings) else None
+    registry = make_registry(settings, metrics)
+    checks = settings.storage_health
+    health = registry.storage_health(checks.interval_seconds, checks.threshold) if checks.enabled else None
+    app = create_app(settings, registry, access, metrics, health)
+    runners = [
+        web.AppRunner(app, access_log_class=AccessLogger, access_log=LOGGER if settings.access_log else None)
+    ]
+    await _start(runners[0], settings.addr, ssl_context=_tls_context(settings), reuse_port=reuse_port)
+    if index == 0 and settings.debug_addr is not None:
+        runners.append(web.AppRunner(create_debug_app(settings, metrics, health), access_log=None))
+        await _start(runners[1], settings.debug_addr)
+    jobs = []
+    if health is not None:
+        jobs.append(asyncio.create_task(health.run_forever()))
     purging = settings.upload_purging
-    purger = None
     if index == 0 and purging.enabled and not settings.read_only:
-        purger = asyncio.create_task(
+        jobs.append(asyncio.create_task(
             registry.purge_uploads_forever(purging.age_seconds, purging.interval_seconds, purging.dry_run)
-        )
+        ))  # fmt: skip
     try:
         await asyncio.Event().wait()
     finally:
-        if purger is not None:
-            purger.cancel()
-        await runner.cleanup()
+        for job in jobs:
+            job.cancel()
+        for runner in runners:
+            await runner.cleanup()
 
 
 def run(
-    settings: Settings,
-    workers: int,
-    make_registry: Callable[[Settings], Registry],
-    access: AccessController | None = None,
+    settings: Settings, workers: int, make_registry: RegistryMaker, access: AccessController | None = None
 ) -> int:
     """Serve with ``workers`` processes (one: in this process); returns the exit code."""
     with contextlib.suppress(ImportError):
@@ -101,9 +124,9 @@ def run(
 
     def work(index: int) -> None:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_process(settings, make_registry(settings), access, index, workers > 1))
+            asyncio.run(serve_process(settings, make_registry, access, index, workers > 1))
 
     if workers == 1:
         work(0)
         return 0
-    return supervise(workers, work)
+    return supervise(workers, work, on_exit=metrics_module.process_exited)

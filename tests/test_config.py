@@ -57,7 +57,10 @@ def test_reference_config_file_is_read(tmp_path: Path) -> None:
     assert (settings.log_level, settings.log_formatter) == ("debug", "json")
     # keys dockyard does not implement, where ignoring them is harmless, are warned about by name
     assert any(warning.startswith("storage.cache.blobdescriptor") for warning in settings.warnings)
-    assert any(warning.startswith("health.storagedriver") for warning in settings.warnings)
+    health = settings.storage_health
+    assert (health.enabled, health.interval_seconds, health.threshold) == (True, 10.0, 3)
+    assert settings.log_fields == {"service": "registry"}
+    assert not any(warning.startswith(("health", "log.fields")) for warning in settings.warnings)
 
 
 def test_environment_overrides_keys_case_insensitively(tmp_path: Path) -> None:

@@ -11,10 +11,13 @@ from dockyard.api.auth import auth_middleware
 from dockyard.api.context import REGISTRY, SETTINGS, PayloadTooLarge
 from dockyard.api.errors import ErrorAnswer, error_response
 from dockyard.api.listings import catalog
+from dockyard.api.observe import metrics_middleware, request_id_middleware
 from dockyard.api.routes import dispatch
 from dockyard.auth.access import AccessController
 from dockyard.config import Settings
+from dockyard.metrics import Metrics
 from dockyard.registry.errors import ErrorCode, RegistryError
+from dockyard.registry.health import StorageHealth
 from dockyard.registry.service import Registry
 from dockyard.storage.drivers.base import InvalidPath
 
@@ -63,11 +66,34 @@ async def api_base(request: web.Request) -> web.StreamResponse:
     return web.json_response({})
 
 
+def health_gate(health: StorageHealth) -> Middleware:
+    """As the reference: while a health check fails, every API request answers 503."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if health.failing():
+            return error_response(
+                RegistryError(ErrorCode.UNAVAILABLE, detail="health check failed: please see /debug/health")
+            )
+        return await handler(request)
+
+    return middleware
+
+
 def create_app(
-    settings: Settings, registry: Registry, access: AccessController | None = None
+    settings: Settings,
+    registry: Registry,
+    access: AccessController | None = None,
+    metrics: Metrics | None = None,
+    health: StorageHealth | None = None,
 ) -> web.Application:
     """The registry's application; with ``access``, every ``/v2/`` request is authorised first."""
-    middlewares: list[Middleware] = [errors_middleware]
+    middlewares: list[Middleware] = [request_id_middleware]
+    if metrics is not None:
+        middlewares.append(metrics_middleware(metrics))
+    if health is not None:
+        middlewares.append(health_gate(health))
+    middlewares.append(errors_middleware)
     if access is not None:
         middlewares.append(auth_middleware(access, settings.prefix))
     if settings.read_only:
@@ -76,9 +102,9 @@ def create_app(
     app[SETTINGS] = settings
     app[REGISTRY] = registry
     prefix = settings.prefix
-    app.router.add_route("GET", f"{prefix}/v2/", api_base)
+    app.router.add_route("GET", f"{prefix}/v2/", api_base, name="base")
     app.router.add_route("GET", f"{prefix}/v2", api_base)
-    app.router.add_route("GET", f"{prefix}/v2/_catalog", catalog)
+    app.router.add_route("GET", f"{prefix}/v2/_catalog", catalog, name="catalog")
     app.router.add_route("*", prefix + "/v2/{path:.+}", dispatch)
 
     extra_headers = settings.headers

@@ -18,6 +18,7 @@ from dockyard.grammar import NAME_MAX_LENGTH, is_valid_name
 from dockyard.registry.errors import ErrorCode, RegistryError
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
+ROUTE = web.RequestKey("route", str)  # which route matched, for metrics and logs
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +41,14 @@ def delete(handler: Handler) -> Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    name: str  # the route label of the request metrics
     pattern: re.Pattern[str]
     methods: dict[str, Endpoint]
 
 
 ROUTES = (
     Route(
+        "manifest",
         re.compile(r"^(?P<name>.+)/manifests/(?P<reference>[^/]+)$"),
         {
             "GET": read(manifests.get_manifest),
@@ -54,8 +57,11 @@ ROUTES = (
             "DELETE": delete(manifests.delete_manifest),
         },
     ),
-    Route(re.compile(r"^(?P<name>.+)/blobs/uploads/?$"), {"POST": write(uploads.start_upload)}),
     Route(
+        "blob_upload", re.compile(r"^(?P<name>.+)/blobs/uploads/?$"), {"POST": write(uploads.start_upload)}
+    ),
+    Route(
+        "blob_upload_chunk",
         re.compile(r"^(?P<name>.+)/blobs/uploads/(?P<upload_id>[^/]+)$"),
         {
             "GET": read(uploads.upload_status),
@@ -65,17 +71,23 @@ ROUTES = (
         },
     ),
     Route(
+        "blob",
         re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)$"),
         {"GET": read(blobs.get_blob), "HEAD": read(blobs.head_blob), "DELETE": delete(blobs.delete_blob)},
     ),
-    Route(re.compile(r"^(?P<name>.+)/tags/list$"), {"GET": read(listings.list_tags)}),
-    Route(re.compile(r"^(?P<name>.+)/referrers/(?P<digest>[^/]+)$"), {"GET": read(referrers.list_referrers)}),
+    Route("tags", re.compile(r"^(?P<name>.+)/tags/list$"), {"GET": read(listings.list_tags)}),
+    Route(
+        "referrers",
+        re.compile(r"^(?P<name>.+)/referrers/(?P<digest>[^/]+)$"),
+        {"GET": read(referrers.list_referrers)},
+    ),
 )
 CATALOG_PATH = "_catalog"
 
 
-def _match(method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
-    """The endpoint and parameters for ``path`` (after ``/v2/``); None when no route's pattern matches."""
+def _match(method: str, path: str) -> tuple[str, Endpoint, dict[str, str]] | None:
+    """The route's name, endpoint and parameters for ``path`` (after ``/v2/``); None when no route's
+    pattern matches."""
     for route in ROUTES:
         match = route.pattern.match(path)
         if match is None:
@@ -92,7 +104,7 @@ def _match(method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
                     "reason": "not a valid repository name",
                 },
             )
-        return endpoint, params
+        return route.name, endpoint, params
     return None
 
 
@@ -107,7 +119,7 @@ def required_access(method: str, path: str, query: Mapping[str, str]) -> list[Ac
         return []
     if found is None:
         return []
-    endpoint, params = found
+    _, endpoint, params = found
     accesses = repository(params["name"], *endpoint.actions)
     source = query.get("from")
     if method == "POST" and source and is_valid_name(source):
@@ -120,5 +132,5 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     found = _match(request.method, path)
     if found is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, message="no such endpoint", detail={"path": path[:300]})
-    endpoint, params = found
+    request[ROUTE], endpoint, params = found
     return await endpoint.handler(request, **params)

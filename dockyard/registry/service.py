@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dockyard.registry.blobs import BlobStore
 from dockyard.registry.catalog import Page, repositories
+from dockyard.registry.health import StorageHealth
 from dockyard.registry.maintenance import purge_uploads_forever
 from dockyard.registry.manifest_format import UrlPolicy
 from dockyard.registry.manifests import ManifestStore
@@ -36,3 +37,6 @@ class Registry:
 
     async def purge_uploads_forever(self, age_seconds: float, interval_seconds: float, dry_run: bool) -> None:
         await purge_uploads_forever(self.layout, age_seconds, interval_seconds, dry_run)
+
+    def storage_health(self, interval_seconds: float, threshold: int) -> StorageHealth:
+        return StorageHealth(self.layout, interval_seconds, threshold)

@@ -16,6 +16,7 @@ reference registry's catalog walk skips it and never mistakes it for a repositor
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -79,6 +80,11 @@ class StorageLayout:
 
     def __init__(self, driver: StorageDriver) -> None:
         self.driver = driver
+
+    async def check_root(self) -> None:
+        """Raise when the storage cannot be reached (a root not made yet is fine)."""
+        with contextlib.suppress(PathNotFound):
+            await self.driver.stat("/")
 
     # -- links -------------------------------------------------------------------------------
 

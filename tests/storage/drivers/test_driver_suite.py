@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.metrics import install
 from dockyard.storage.drivers.base import InvalidPath, PathNotFound, StorageDriver
 from dockyard.storage.drivers.filesystem import FilesystemDriver
+from dockyard.storage.drivers.instrumented import InstrumentedDriver
 from dockyard.storage.drivers.memory import MemoryDriver
 
 DRIVERS: dict[str, Callable[[Path], StorageDriver]] = {
     "filesystem": lambda tmp: FilesystemDriver(tmp / "root"),
     "inmemory": lambda tmp: MemoryDriver(),
+    "instrumented": lambda tmp: InstrumentedDriver(FilesystemDriver(tmp / "root"), install()),
 }
 
 
