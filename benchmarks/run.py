@@ -188,6 +188,7 @@ def parallel(
 def push_monolithic(target: Target, options: Options) -> dict[str, float]:
     path, digest = target.blobs["mono"], target.state["digests"]["mono"]
     conn = target.connect()
+    os.sync()  # earlier writes are on disk: no server pays for another's writeback
     started = time.perf_counter()
     upload = location(request(conn, "POST", "/v2/bench/big/blobs/uploads/", expect=(202,)))
     with path.open("rb") as body:
@@ -201,6 +202,7 @@ def push_monolithic(target: Target, options: Options) -> dict[str, float]:
 def push_chunked(target: Target, options: Options) -> dict[str, float]:
     path, digest = target.blobs["chunked"], target.state["digests"]["chunked"]
     conn = target.connect()
+    os.sync()
     started = time.perf_counter()
     upload = location(request(conn, "POST", "/v2/bench/chunked/blobs/uploads/", expect=(202,)))
     with path.open("rb") as handle:
@@ -426,37 +428,44 @@ FIGURES = [
     Figure("tags_list", "ms", False, "GET tags/list of a repository with --tags tags (median)"),
     Figure("catalog", "ms", False, "walk of _catalog in pages of --page over --repos repositories (median)"),
     Figure("peak_rss", "MiB", False, "the largest sum of RSS over all the server's processes during the run"),
+    Figure("peak_pss", "MiB", False, "the same with PSS: pages shared between processes counted once"),
 ]
 
 
 # -- servers -------------------------------------------------------------------------------------------
 
 
-def _group_rss(pgid: int) -> int:
-    """Bytes resident in every process of the process group ``pgid``."""
-    total = 0
+def _group_memory(pgid: int) -> tuple[int, int]:
+    """Bytes resident (RSS) and proportional (PSS: shared pages split between their users) in every
+    process of the process group ``pgid``. Forked workers share their parent's pages: RSS counts those
+    once per process, PSS once in all."""
+    rss = pss = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid:
-                total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
+            if int(fields[2]) != pgid:
+                continue
+            rss += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{entry}/smaps_rollup") as handle:
+                pss += next(int(line.split()[1]) * 1024 for line in handle if line.startswith("Pss:"))
+        except (OSError, IndexError, ValueError, StopIteration):
             continue
-    return total
+    return rss, pss
 
 
 @contextmanager
-def rss_sampler(pgid: int) -> Iterator[list[int]]:
-    """Sample the group's RSS every 50 ms; the list holds the peak seen so far."""
-    peak = [0]
+def memory_sampler(pgid: int) -> Iterator[list[int]]:
+    """Sample the group's memory every 50 ms; the list holds the peak RSS and peak PSS seen so far."""
+    peak = [0, 0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _group_rss(pgid))
+            rss, pss = _group_memory(pgid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
             stop.wait(0.05)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -480,11 +489,11 @@ def run_server(
     try:
         assert server.process is not None
         target = Target(server, blobs["files"], {"digests": blobs["digests"]})
-        with rss_sampler(server.process.pid) as peak:
+        with memory_sampler(server.process.pid) as peak:
             for name in chosen:
                 print(f"  {kind}: {name} …", file=sys.stderr, flush=True)
                 figures |= SCENARIOS[name](target, options)
-        figures["peak_rss"] = peak[0] / MIB
+        figures["peak_rss"], figures["peak_pss"] = peak[0] / MIB, peak[1] / MIB
     finally:
         server.stop()
         shutil.rmtree(server.root, ignore_errors=True)

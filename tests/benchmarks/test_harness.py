@@ -26,6 +26,7 @@ def test_quick_run_measures_every_figure_on_both_servers(tmp_path: Path) -> None
         *("push_monolithic", "push_chunked", "pull", "pull_x4", "small_pushes", "tags_list", "catalog"),
         *(f"{name}{suffix}" for name in small for suffix in ("", "_p50", "_p99")),
         "peak_rss",
+        "peak_pss",
     }
     assert set(figures) == expected
     for name, figure in figures.items():
