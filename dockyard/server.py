@@ -32,6 +32,8 @@ log = logging.getLogger("dockyard")
 
 # Bulk I/O (upload writes and hashing, sendfile of pulls) runs in threads; each transfer holds one.
 _IO_THREADS = 64
+# Bytes buffered from a connection before its reading pauses: large, so a blob upload streams in big reads.
+_READ_BUFFER = 4 << 20
 
 
 def _split_addr(addr: str) -> tuple[str | None, int]:
@@ -83,7 +85,12 @@ async def serve_process(
     health = registry.storage_health(checks.interval_seconds, checks.threshold) if checks.enabled else None
     app = create_app(settings, registry, access, metrics, health)
     runners = [
-        web.AppRunner(app, access_log_class=AccessLogger, access_log=LOGGER if settings.access_log else None)
+        web.AppRunner(
+            app,
+            access_log_class=AccessLogger,
+            access_log=LOGGER if settings.access_log else None,
+            read_bufsize=_READ_BUFFER,
+        )
     ]
     await _start(runners[0], settings.addr, ssl_context=_tls_context(settings), reuse_port=reuse_port)
     if index == 0 and settings.debug_addr is not None:

@@ -11,9 +11,10 @@ import asyncio
 import hashlib
 import re
 import uuid
-from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from dockyard.grammar import Digest
 from dockyard.registry.errors import ErrorCode, RegistryError
@@ -22,7 +23,8 @@ from dockyard.storage.drivers.base import UploadWriter
 from dockyard.storage.layout import StorageLayout
 
 UPLOAD_ID_RE = re.compile(r"^[0-9a-fA-F-]{8,64}$")
-_BATCH = 4 << 20  # bytes handed to a worker thread at once: amortises the hop, bounds memory
+_BATCH = 4 << 20  # bytes handed to a worker thread at once: amortises the hop
+_IN_FLIGHT = 4  # batches being hashed or written while the next is read
 _HASHERS_KEPT = 512
 
 
@@ -47,33 +49,50 @@ class _RunningHashes:
         self._states.pop(upload_id, None)
 
 
+async def _after(previous: asyncio.Future[None] | None, step: Coroutine[Any, Any, None]) -> None:
+    """Run ``step`` once ``previous`` (the same stage's last batch) is done: each stage keeps byte order."""
+    if previous is not None:
+        try:
+            await previous
+        except BaseException:
+            step.close()  # never started: the stage stops at its first failure
+            raise
+    await step
+
+
 async def _feed(chunks: AsyncIterator[bytes], writer: UploadWriter, hasher: hashlib._Hash | None) -> None:
-    """Write and hash in worker threads, one batch in flight while the next is read from the socket."""
+    """Read, hash and write at the same time: the event loop reads the socket into the next batch while
+    one thread hashes and another writes earlier batches (hashlib and file writes release the GIL), each
+    stage in order. At most ``_IN_FLIGHT`` batches wait, which bounds the memory of one upload."""
+    in_flight: deque[asyncio.Future[list[None]]] = deque()
+    last_write: asyncio.Future[None] | None = None
+    last_hash: asyncio.Future[None] | None = None
 
-    async def flush(batch: bytearray) -> None:
-        if hasher is None:
-            await writer.write(batch)
-        else:
-            await asyncio.gather(writer.write(batch), asyncio.to_thread(hasher.update, batch))
+    def submit(batch: bytearray) -> None:
+        nonlocal last_write, last_hash
+        last_write = asyncio.ensure_future(_after(last_write, writer.write(batch)))
+        stages = [last_write]
+        if hasher is not None:
+            last_hash = asyncio.ensure_future(_after(last_hash, asyncio.to_thread(hasher.update, batch)))
+            stages.append(last_hash)
+        in_flight.append(asyncio.gather(*stages))
 
-    pending: asyncio.Task[None] | None = None
     batch = bytearray()
     try:
         async for chunk in chunks:
             batch += chunk
             if len(batch) >= _BATCH:
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(flush(batch))
+                if len(in_flight) >= _IN_FLIGHT:
+                    await in_flight.popleft()
+                submit(batch)
                 batch = bytearray()
-        if pending is not None:
-            await pending
-            pending = None
         if batch:
-            await flush(batch)
+            submit(batch)
+        while in_flight:
+            await in_flight.popleft()
     finally:
-        if pending is not None:
-            await asyncio.gather(pending, return_exceptions=True)
+        if in_flight:  # a failure: let every started step finish before the writer is closed
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
 
 class UploadManager:
