@@ -24,6 +24,7 @@ from dockyard.storage.drivers.base import StorageDriver
 from dockyard.storage.drivers.filesystem import FilesystemDriver
 from dockyard.storage.drivers.instrumented import InstrumentedDriver
 from dockyard.storage.drivers.memory import MemoryDriver
+from dockyard.storage.drivers.s3 import S3Driver
 
 log = logging.getLogger("dockyard")
 
@@ -35,6 +36,8 @@ that keeps images in exactly the storage layout of the reference registry (regis
 def build_driver(settings: Settings) -> StorageDriver:
     if settings.storage_driver == "inmemory":
         return MemoryDriver()
+    if settings.s3 is not None:
+        return S3Driver(settings.s3)
     return FilesystemDriver(settings.root_directory)
 
 
@@ -65,6 +68,7 @@ def build_registry(settings: Settings, metrics: Metrics | None = None) -> Regist
         delete_enabled=settings.delete_enabled,
         read_only=settings.read_only,
         url_policy=policy,
+        redirect=settings.redirect,
     )
     driver = build_driver(settings)
     if metrics is not None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from dockyard.storage.drivers.s3 import MAX_PART, MIN_PART, S3Settings
+
 log = logging.getLogger(__name__)
 
 DEFAULT_ROOT = "./registry-data"
@@ -29,7 +31,7 @@ _REFUSED = {
     "http.tls.clientcas": "mutual TLS is not implemented yet; refusing to serve without client verification",
     "http.tls.letsencrypt": "Let's Encrypt certificates are not implemented",
 }
-_STORAGE_DRIVERS = {"filesystem", "inmemory"}
+_STORAGE_DRIVERS = {"filesystem", "inmemory", "s3"}
 _STORAGE_OPTIONS = {"delete", "maintenance", "cache", "redirect", "tag"}
 # Keys dockyard understands; anything else is warned about and ignored.
 _KNOWN = {
@@ -41,6 +43,8 @@ _KNOWN = {
     "storage.filesystem.rootdirectory",
     "storage.filesystem.maxthreads",
     "storage.inmemory",
+    "storage.redirect.disable",
+    *(f"storage.s3.{key}" for key in S3Settings.__dataclass_fields__),
     "storage.delete.enabled",
     "storage.maintenance.uploadpurging.enabled",
     "storage.maintenance.uploadpurging.age",
@@ -112,6 +116,8 @@ class StorageHealth:
 class Settings:
     storage_driver: str = "filesystem"
     root_directory: str = DEFAULT_ROOT
+    s3: S3Settings | None = None
+    redirect: bool = True  # blob GETs answer with a redirect to the storage's URL where it has one
     delete_enabled: bool = False
     read_only: bool = False
     upload_purging: UploadPurging = field(default_factory=UploadPurging)
@@ -173,6 +179,9 @@ def apply_environment(tree: dict[str, Any], environ: Mapping[str, str]) -> None:
             continue
         parts = variable[len("REGISTRY_") :].lower().split("_")
         node = tree
+        if parts == ["storage"] and isinstance(tree.get("storage"), dict):
+            _select_storage_driver(tree["storage"], environ[variable].strip().lower())
+            continue
         for part in parts[:-1]:
             existing = next((key for key in node if str(key).lower() == part), None)
             if existing is None or not isinstance(node[existing], dict):
@@ -204,6 +213,97 @@ def _auth_settings(tree: dict[str, Any]) -> AuthSettings | None:
         if not isinstance(options.get(required), str) or not options[required]:
             raise ConfigError(f"auth.htpasswd.{required}: a non-empty string is required")
     return HtpasswdAuth(realm=options["realm"], path=options["path"])
+
+
+def _select_storage_driver(storage: dict[str, Any], driver: str) -> None:
+    """``REGISTRY_STORAGE=s3`` switches drivers and keeps the options (delete, redirect, ...)."""
+    for key in [key for key in storage if str(key).lower() not in _STORAGE_OPTIONS]:
+        if str(key).lower() != driver:
+            del storage[key]
+    storage.setdefault(driver, {})
+
+
+def _boolean(value: Any, key: str, default: bool) -> bool:
+    """A boolean parameter as the reference parses it: YAML booleans or Go's ParseBool strings."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "t", "true"):
+        return True
+    if text in ("0", "f", "false"):
+        return False
+    raise ConfigError(f"{key}: must be a boolean, not {value!r}")
+
+
+def _integer(value: Any, key: str, default: int, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(str(value), 0) if not isinstance(value, int) else value
+    except ValueError as exc:
+        raise ConfigError(f"{key}: must be an integer, not {value!r}") from exc
+    if isinstance(number, bool) or not low <= number <= high:
+        raise ConfigError(f"{key}: must be between {low} and {high}, not {value!r}")
+    return number
+
+
+def s3_settings(parameters: Mapping[str, Any]) -> S3Settings:
+    """``storage.s3`` checked as the reference's s3 driver checks it."""
+    p = {str(key).lower(): value for key, value in parameters.items()}
+
+    def text(key: str, default: str = "") -> str:
+        value = p.get(key)
+        return default if value is None else str(value)
+
+    region, bucket, endpoint = text("region"), text("bucket"), text("regionendpoint")
+    if not region:
+        raise ConfigError("storage.s3.region: no region parameter provided")
+    if not bucket:
+        raise ConfigError("storage.s3.bucket: no bucket parameter provided")
+    v4auth = _boolean(p.get("v4auth"), "storage.s3.v4auth", True)
+    if not v4auth and (not endpoint or "s3.amazonaws.com" in endpoint):
+        raise ConfigError("storage.s3.v4auth: on Amazon S3 only v4 authentication can be used")
+    storage_class = text("storageclass", "STANDARD").upper()
+    if storage_class not in ("STANDARD", "REDUCED_REDUNDANCY", "NONE"):
+        raise ConfigError(f"storage.s3.storageclass: unsupported storage class {storage_class!r}")
+    forcepathstyle = p.get("forcepathstyle")
+    return S3Settings(
+        bucket=bucket,
+        region=region,
+        accesskey=text("accesskey"),
+        secretkey=text("secretkey"),
+        sessiontoken=text("sessiontoken"),
+        regionendpoint=endpoint,
+        forcepathstyle=None
+        if forcepathstyle in (None, "")
+        else _boolean(forcepathstyle, "storage.s3.forcepathstyle", True),
+        secure=_boolean(p.get("secure"), "storage.s3.secure", True),
+        skipverify=_boolean(p.get("skipverify"), "storage.s3.skipverify", False),
+        v4auth=v4auth,
+        encrypt=_boolean(p.get("encrypt"), "storage.s3.encrypt", False),
+        keyid=text("keyid"),
+        chunksize=_integer(p.get("chunksize"), "storage.s3.chunksize", 2 * MIN_PART, MIN_PART, MAX_PART),
+        multipartcopychunksize=_integer(
+            p.get("multipartcopychunksize"), "storage.s3.multipartcopychunksize", 32 << 20, MIN_PART, MAX_PART
+        ),
+        multipartcopymaxconcurrency=_integer(
+            p.get("multipartcopymaxconcurrency"), "storage.s3.multipartcopymaxconcurrency", 100, 1, 1 << 20
+        ),
+        multipartcopythresholdsize=_integer(
+            p.get("multipartcopythresholdsize"),
+            "storage.s3.multipartcopythresholdsize",
+            32 << 20,
+            0,
+            MAX_PART,
+        ),
+        rootdirectory=text("rootdirectory"),
+        storageclass=storage_class,
+        objectacl=text("objectacl", "private"),
+        useragent=text("useragent"),
+        accelerate=_boolean(p.get("accelerate"), "storage.s3.accelerate", False),
+    )
 
 
 def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -239,7 +339,9 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
     drivers = [str(key).lower() for key in storage if str(key).lower() not in _STORAGE_OPTIONS]
     unsupported = [driver for driver in drivers if driver not in _STORAGE_DRIVERS]
     if unsupported:
-        raise ConfigError(f"storage.{unsupported[0]}: storage driver not supported (filesystem, inmemory)")
+        raise ConfigError(
+            f"storage.{unsupported[0]}: storage driver not supported (filesystem, inmemory, s3)"
+        )
     if len(drivers) > 1:
         raise ConfigError(f"storage: more than one storage driver configured: {', '.join(drivers)}")
     driver = drivers[0] if drivers else "filesystem"
@@ -297,9 +399,18 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
     if flat.get("validation.enabled") is not None:
         validation_enabled = bool(flat["validation.enabled"])
 
+    s3 = None
+    if driver == "s3":
+        parameters = next(value for key, value in storage.items() if str(key).lower() == "s3")
+        if not isinstance(parameters, dict):
+            raise ConfigError("storage.s3: must be a mapping of parameters")
+        s3 = s3_settings(parameters)
+
     return Settings(
         storage_driver=driver,
         root_directory=str(get("storage.filesystem.rootdirectory", DEFAULT_ROOT)),
+        s3=s3,
+        redirect=not _boolean(get("storage.redirect.disable"), "storage.redirect.disable", False),
         delete_enabled=bool(get("storage.delete.enabled", False)),
         read_only=bool(get("storage.maintenance.readonly.enabled", False)),
         upload_purging=purging,

@@ -111,6 +111,16 @@ async def serve_process(
             job.cancel()
         for runner in runners:
             await runner.cleanup()
+        await registry.close()
+
+
+def _storage_description(settings: Settings) -> str:
+    if settings.storage_driver == "inmemory":
+        return "memory (inmemory driver)"
+    if settings.s3 is not None:
+        where = settings.s3.regionendpoint or f"region {settings.s3.region}"
+        return f"s3://{settings.s3.bucket}{settings.s3.rootdirectory.rstrip('/')} at {where}"
+    return settings.root_directory
 
 
 def run(
@@ -123,7 +133,7 @@ def run(
         uvloop.install()
     host, port = _split_addr(settings.addr)
     scheme = "https" if settings.tls_certificate else "http"
-    where = "memory (inmemory driver)" if settings.storage_driver == "inmemory" else settings.root_directory
+    where = _storage_description(settings)
     log.info("listening on %s://%s:%d, storage: %s, %d worker(s)", scheme, host or "0.0.0.0", port, where,
              workers)  # fmt: skip
     print(f"dockyard {__version__} listening on {scheme}://{host or '0.0.0.0'}:{port}", flush=True)

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from tests.support.seaweed import SeaweedServer
 from tests.support.servers import KINDS, Kind, RegistryServer
 
 
@@ -22,6 +23,15 @@ class RegistryFactory(Protocol):
         *,
         start: bool = True,
     ) -> RegistryServer: ...
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """One SeaweedFS S3 server for the whole run; each test makes buckets of its own."""
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

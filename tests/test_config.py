@@ -101,7 +101,12 @@ def test_inmemory_driver(tmp_path: Path) -> None:
             "version: 0.1\nstorage: {filesystem: {}}\nauth:\n  htpasswd: {realm: r, path: /x}\n  token: {}\n",
             "exactly one",
         ),
-        ("version: 0.1\nstorage: {s3: {bucket: b}}\n", "storage.s3"),
+        ("version: 0.1\nstorage: {s3: {bucket: b}}\n", "storage.s3.region"),
+        ("version: 0.1\nstorage: {s3: {region: r}}\n", "storage.s3.bucket"),
+        ("version: 0.1\nstorage: {s3: {region: r, bucket: b, chunksize: 1024}}\n", "storage.s3.chunksize"),
+        ("version: 0.1\nstorage: {s3: {region: r, bucket: b, secure: maybe}}\n", "storage.s3.secure"),
+        ("version: 0.1\nstorage: {s3: {region: r, bucket: b, v4auth: false}}\n", "storage.s3.v4auth"),
+        ("version: 0.1\nstorage: {azure: {accountname: a}}\n", "storage.azure"),
         ("version: 0.1\nstorage: {filesystem: {}}\nproxy: {remoteurl: https://x}\n", "proxy.remoteurl"),
         (
             "version: 0.1\nstorage: {filesystem: {}}\nhttp: {tls: {clientcas: [/ca.pem]}}\n",
@@ -151,3 +156,66 @@ def test_workers_key_and_its_environment_override(tmp_path: Path) -> None:
     assert load_settings(path, environ={}).workers == 3
     assert load_settings(path, environ={"REGISTRY_HTTP_WORKERS": "5"}).workers == 5
     assert load_settings(None, environ={}).workers is None
+
+
+S3_STYLE = """\
+version: 0.1
+storage:
+  s3:
+    accesskey: AKIAEXAMPLE
+    secretkey: s3cr3t
+    region: eu-west-1
+    regionendpoint: http://127.0.0.1:8333
+    bucket: images
+    rootdirectory: /registry/root
+    encrypt: "true"
+    secure: false
+    skipverify: true
+    v4auth: true
+    chunksize: 16777216
+    storageclass: reduced_redundancy
+  redirect:
+    disable: true
+  delete:
+    enabled: true
+"""
+
+
+def test_s3_parameters_are_read_as_the_reference_reads_them(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, S3_STYLE), environ={})
+    assert settings.storage_driver == "s3"
+    s3 = settings.s3
+    assert s3 is not None
+    assert (s3.accesskey, s3.secretkey, s3.region, s3.bucket) == (
+        "AKIAEXAMPLE",
+        "s3cr3t",
+        "eu-west-1",
+        "images",
+    )
+    assert (s3.regionendpoint, s3.rootdirectory) == ("http://127.0.0.1:8333", "/registry/root")
+    assert (s3.encrypt, s3.secure, s3.skipverify, s3.v4auth) == (True, False, True, True)
+    assert (s3.chunksize, s3.storageclass, s3.forcepathstyle) == (16 << 20, "REDUCED_REDUNDANCY", None)
+    assert settings.redirect is False
+    assert settings.delete_enabled is True
+    assert not settings.warnings
+
+
+def test_s3_from_the_environment_alone(tmp_path: Path) -> None:
+    """``REGISTRY_STORAGE=s3`` switches a filesystem file to S3, keeping the storage options."""
+    environ = {
+        "REGISTRY_STORAGE": "s3",
+        "REGISTRY_STORAGE_S3_REGION": "us-east-1",
+        "REGISTRY_STORAGE_S3_BUCKET": "from-env",
+        "REGISTRY_STORAGE_S3_CHUNKSIZE": "5242880",
+        "REGISTRY_STORAGE_S3_FORCEPATHSTYLE": "false",
+    }
+    settings = load_settings(_write(tmp_path, REFERENCE_STYLE), environ=environ)
+    assert settings.storage_driver == "s3"
+    assert settings.s3 is not None
+    assert (settings.s3.bucket, settings.s3.chunksize, settings.s3.forcepathstyle) == (
+        "from-env",
+        5 << 20,
+        False,
+    )
+    assert settings.delete_enabled is True
+    assert settings.redirect is True

@@ -19,7 +19,7 @@ from dockyard.metrics import Metrics
 from dockyard.registry.errors import ErrorCode, RegistryError
 from dockyard.registry.health import StorageHealth
 from dockyard.registry.service import Registry
-from dockyard.storage.drivers.base import InvalidPath
+from dockyard.storage.drivers.base import InvalidPath, StorageUnavailable
 
 log = logging.getLogger("dockyard.api")
 
@@ -45,6 +45,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status == 405:
             return error_response(RegistryError(ErrorCode.UNSUPPORTED))
         raise
+    except StorageUnavailable as exc:
+        log.warning("storage unavailable on %s %s: %s", request.method, request.path, exc)
+        return error_response(RegistryError(ErrorCode.UNAVAILABLE, detail=str(exc)))
     except (ConnectionError, OSError) as exc:
         if request.transport is None or request.transport.is_closing():
             raise  # the client went away; there is nobody to answer

@@ -67,6 +67,10 @@ async def get_blob(request: web.Request, name: str, digest: str) -> web.StreamRe
         response = error_response(error)
         response.headers["Content-Range"] = f"bytes */{info.size}"
         raise ErrorAnswer(response) from error
+    if registry.options.redirect:
+        location = await registry.blobs.redirect_url(info, "GET")
+        if location is not None:  # the storage serves the bytes (and any Range) itself
+            return web.Response(status=307, headers={"Location": location, **headers})
     start, stop = window if window is not None else (0, info.size)
     status = 206 if window is not None else 200
     if window is not None:

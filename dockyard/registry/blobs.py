@@ -42,6 +42,10 @@ class BlobStore:
     def local_path(self, info: BlobInfo) -> str | None:
         return self._layout.blob_local_path(info.stored)
 
+    async def redirect_url(self, info: BlobInfo, method: str) -> str | None:
+        """Where the client can fetch the bytes from storage directly, when the storage offers that."""
+        return await self._layout.blob_redirect_url(info.stored, method)
+
     async def delete(self, name: str, digest: Digest) -> None:
         if not self._delete_enabled:
             raise RegistryError(ErrorCode.UNSUPPORTED, detail="blob deletion is disabled")

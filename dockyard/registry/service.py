@@ -22,6 +22,7 @@ class RegistryOptions:
     delete_enabled: bool = False
     read_only: bool = False
     url_policy: UrlPolicy | None = None
+    redirect: bool = False  # blob GETs go to the storage's own URL (presigned S3) where it has one
 
 
 class Registry:
@@ -34,6 +35,10 @@ class Registry:
 
     async def catalog(self, limit: int, last: str | None) -> Page:
         return await repositories(self.layout, limit, last)
+
+    async def close(self) -> None:
+        """Release the storage's connections."""
+        await self.layout.close()
 
     async def purge_uploads_forever(self, age_seconds: float, interval_seconds: float, dry_run: bool) -> None:
         await purge_uploads_forever(self.layout, age_seconds, interval_seconds, dry_run)

@@ -153,6 +153,7 @@ class UploadManager:
     async def commit(self, state: UploadState, digest: Digest) -> None:
         """Verify the bytes against ``digest`` and publish them as a blob linked into the repository."""
         hasher = self._hashes.take(state.upload_id, state.offset) if digest.algorithm == "sha256" else None
+        await self._layout.seal_upload(state.name, state.upload_id)
         if hasher is None:
             hasher = hashlib.new(digest.algorithm)
             async for chunk in self._layout.upload_reader(state.name, state.upload_id):

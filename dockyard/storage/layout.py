@@ -136,6 +136,12 @@ class StorageLayout:
     def blob_local_path(self, digest: Digest) -> str | None:
         return self.driver.local_path(_blob_data(digest))
 
+    async def blob_redirect_url(self, digest: Digest, method: str) -> str | None:
+        return await self.driver.redirect_url(_blob_data(digest), method)
+
+    async def close(self) -> None:
+        await self.driver.close()
+
     # -- repository links --------------------------------------------------------------------
 
     async def layer_link(self, name: str, digest: Digest) -> Digest | None:
@@ -204,13 +210,23 @@ class StorageLayout:
             return datetime.now(UTC)  # damaged, yet the upload exists: purging counts from its folder
 
     async def upload_size(self, name: str, upload_id: str) -> int | None:
+        """Bytes received so far: what an appending writer would continue from (on S3, the sum of the
+        multipart upload's parts; there is no object to stat until it is sealed)."""
         try:
-            return (await self.driver.stat(f"{_upload(name, upload_id)}/data")).size
+            writer = await self.driver.writer(f"{_upload(name, upload_id)}/data", append=True)
         except PathNotFound:
             return None
+        size = writer.size
+        await writer.close()
+        return size
 
     async def upload_writer(self, name: str, upload_id: str) -> UploadWriter:
         return await self.driver.writer(f"{_upload(name, upload_id)}/data", append=True)
+
+    async def seal_upload(self, name: str, upload_id: str) -> None:
+        """Finish the upload's data so that it can be read and moved (completes an S3 multipart upload)."""
+        writer = await self.driver.writer(f"{_upload(name, upload_id)}/data", append=True)
+        await writer.commit()
 
     def upload_reader(self, name: str, upload_id: str) -> AsyncIterator[bytes]:
         return self.driver.reader(f"{_upload(name, upload_id)}/data")

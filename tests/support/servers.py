@@ -63,9 +63,15 @@ def base_config(root: Path, port: int, secret: str) -> dict[str, Any]:
     }
 
 
+def s3_config(parameters: dict[str, Any], redirect: bool = True) -> dict[str, Any]:
+    """``extra_config`` for a server on S3 (see ``tests/support/seaweed.py`` for ``parameters``)."""
+    return {"storage": {"s3": parameters, "redirect": {"disable": not redirect}}}
+
+
 def clean_env() -> dict[str, str]:
-    """The environment for a server: ours without ``REGISTRY_*`` overrides, which both servers would read."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    """The environment for a server: ours without ``REGISTRY_*`` overrides, which both servers would read,
+    and without ``AWS_*`` settings (an ``AWS_CA_BUNDLE`` makes the reference's s3 driver refuse to start)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "AWS_"))}
 
 
 class RegistryServerError(RuntimeError):
@@ -97,6 +103,9 @@ class RegistryServer:
         self.config: dict[str, Any] = deep_merge(
             base_config(self.root, self.port, self.secret), extra_config or {}
         )
+        storage = self.config["storage"]
+        if any(driver in storage for driver in ("s3", "inmemory")):
+            del storage["filesystem"]  # another driver was asked for: the file tree is not used
         self.config_path = self.workdir / "config.yml"
         self.log_path = self.workdir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None

@@ -6,7 +6,15 @@ from dockyard.storage.drivers.base import (
     PathNotFound,
     StorageDriver,
     StorageError,
+    StorageUnavailable,
     UploadWriter,
 )
 
-__all__ = ["FileInfo", "InvalidPath", "PathNotFound", "StorageDriver", "StorageError", "UploadWriter"]
+__all__ = [
+    "FileInfo",
+    "InvalidPath",
+    "PathNotFound",
+    "StorageDriver", "StorageError",
+    "StorageUnavailable",
+    "UploadWriter",
+]

@@ -26,6 +26,10 @@ class PathNotFound(StorageError):
         self.path = path
 
 
+class StorageUnavailable(StorageError):
+    """The backend could not be reached, or failed on its side: the request may succeed later."""
+
+
 class InvalidPath(StorageError):
     def __init__(self, path: str) -> None:
         super().__init__(f"invalid path: {path!r}")
@@ -58,6 +62,9 @@ class UploadWriter(Protocol):
     async def close(self) -> None:
         """Flush and release; the written bytes stay for a later append."""
 
+    async def commit(self) -> None:
+        """Flush and finish: the bytes become a readable file at the writer's path, no more appends."""
+
 
 class StorageDriver(Protocol):
     """Async, streaming access to a tree of files or objects."""
@@ -73,7 +80,8 @@ class StorageDriver(Protocol):
     def reader(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream a file's bytes from ``offset``; raises PathNotFound when iterated."""
 
-    async def writer(self, path: str, append: bool = False) -> UploadWriter: ...
+    async def writer(self, path: str, append: bool = False) -> UploadWriter:
+        """Start a file anew, or append to one (PathNotFound when there is none)."""
 
     async def stat(self, path: str) -> FileInfo: ...
 
@@ -91,3 +99,9 @@ class StorageDriver(Protocol):
 
     def local_path(self, path: str) -> str | None:
         """A local filesystem path for zero-copy sends, or None where the backend is not a local disk."""
+
+    async def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        """A URL clients can fetch the file from directly (a presigned S3 URL), or None."""
+
+    async def close(self) -> None:
+        """Release connections; the driver is not used afterwards."""

@@ -74,7 +74,11 @@ class FilesystemDriver:
 
     async def writer(self, path: str, append: bool = False) -> FilesystemWriter:
         full = self._full(path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
+        if append:
+            if not os.path.isfile(full):
+                raise PathNotFound(path)
+        else:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
         handle = await asyncio.to_thread(open, full, "ab" if append else "wb")
         return FilesystemWriter(handle)
 
@@ -130,6 +134,12 @@ class FilesystemDriver:
     def local_path(self, path: str) -> str | None:
         return self._full(path)
 
+    async def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
 
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
@@ -151,3 +161,6 @@ class FilesystemWriter:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._handle.close)
+
+    async def commit(self) -> None:
+        await self.close()

@@ -78,3 +78,9 @@ class InstrumentedDriver:
 
     def local_path(self, path: str) -> str | None:
         return self.inner.local_path(path)
+
+    async def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        return await self.inner.redirect_url(path, method)
+
+    async def close(self) -> None:
+        await self.inner.close()

@@ -57,9 +57,9 @@ class MemoryDriver:
 
     async def writer(self, path: str, append: bool = False) -> MemoryWriter:
         check_path(path)
-        if not append or path not in self._files:
+        if not append:
             self._add(path, bytearray())
-        return MemoryWriter(self._files[path])
+        return MemoryWriter(self._file(path))
 
     async def stat(self, path: str) -> FileInfo:
         check_path(path)
@@ -116,6 +116,12 @@ class MemoryDriver:
     def local_path(self, path: str) -> str | None:
         return None
 
+    async def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
 
 class MemoryWriter:
     def __init__(self, entry: _File) -> None:
@@ -130,4 +136,7 @@ class MemoryWriter:
         self._entry.mtime = time.time()
 
     async def close(self) -> None:
+        return None
+
+    async def commit(self) -> None:
         return None

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import requests
 
+from dockyard.config import s3_settings
 from dockyard.metrics import install
 from dockyard.storage.drivers.base import InvalidPath, PathNotFound, StorageDriver
 from dockyard.storage.drivers.filesystem import FilesystemDriver
 from dockyard.storage.drivers.instrumented import InstrumentedDriver
 from dockyard.storage.drivers.memory import MemoryDriver
+from dockyard.storage.drivers.s3 import S3Driver
 
-DRIVERS: dict[str, Callable[[Path], StorageDriver]] = {
-    "filesystem": lambda tmp: FilesystemDriver(tmp / "root"),
-    "inmemory": lambda tmp: MemoryDriver(),
-    "instrumented": lambda tmp: InstrumentedDriver(FilesystemDriver(tmp / "root"), install()),
+
+def _s3(request: pytest.FixtureRequest, tmp: Path) -> StorageDriver:
+    seaweedfs = request.getfixturevalue("seaweedfs")
+    return S3Driver(s3_settings(seaweedfs.parameters(seaweedfs.make_root("suite"))))
+
+
+DRIVERS: dict[str, Callable[[pytest.FixtureRequest, Path], StorageDriver]] = {
+    "filesystem": lambda request, tmp: FilesystemDriver(tmp / "root"),
+    "inmemory": lambda request, tmp: MemoryDriver(),
+    "instrumented": lambda request, tmp: InstrumentedDriver(FilesystemDriver(tmp / "root"), install()),
+    "s3": _s3,
 }
 
 
 @pytest.fixture(params=sorted(DRIVERS))
-def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
-    return DRIVERS[request.param](tmp_path)
+async def driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageDriver]:
+    made = DRIVERS[request.param](request, tmp_path)
+    yield made
+    await made.close()
 
 
 async def _collect(stream: AsyncIterator[bytes]) -> bytes:
@@ -85,13 +98,13 @@ async def test_streaming_writer_appends_and_reader_ranges(driver: StorageDriver)
     writer = await driver.writer("/up/data", append=True)
     assert writer.size == 9
     await writer.write(memoryview(b"ld"))
-    await writer.close()
+    await writer.commit()
     assert await _collect(driver.reader("/up/data")) == b"hello world"
     assert await _collect(driver.reader("/up/data", 6)) == b"world"
     assert await _collect(driver.reader("/up/data", 2, 3)) == b"llo"
     assert await _collect(driver.reader("/up/data", 20)) == b""
     writer = await driver.writer("/up/data")  # not appending: starts over
-    await writer.close()
+    await writer.commit()
     assert (await driver.stat("/up/data")).size == 0
 
 
@@ -100,11 +113,42 @@ async def test_large_stream_round_trip(driver: StorageDriver) -> None:
     writer = await driver.writer("/big/data")
     for _ in range(5):
         await writer.write(block)
-    await writer.close()
+    await writer.commit()
     assert (await driver.stat("/big/data")).size == 5 * len(block)
     chunks = [chunk async for chunk in driver.reader("/big/data")]
     assert all(len(chunk) <= 4 << 20 for chunk in chunks)
     assert b"".join(chunks) == block * 5
+
+
+async def test_appending_needs_an_existing_file(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound):
+        await driver.writer("/absent/data", append=True)
+
+
+async def test_appends_of_any_size_resume_where_the_last_stopped(driver: StorageDriver) -> None:
+    """Small and large appends alternate (on S3: parts under and over 5 MiB, and a restart after each
+    small one), as chunked uploads landing on different replicas do."""
+    pieces = [b"a" * 100, bytes(range(256)) * (24 * 1024), b"b" * 7, b"c" * (11 << 20), b"d" * 3]
+    writer = await driver.writer("/chunks/data")
+    await writer.close()
+    expected = b""
+    for piece in pieces:
+        writer = await driver.writer("/chunks/data", append=True)
+        assert writer.size == len(expected)
+        await writer.write(piece)
+        expected += piece
+        await writer.close()
+    writer = await driver.writer("/chunks/data", append=True)
+    assert writer.size == len(expected)
+    await writer.commit()
+    assert (await driver.stat("/chunks/data")).size == len(expected)
+    assert await _collect(driver.reader("/chunks/data")) == expected
+
+
+async def test_an_empty_file_can_be_committed(driver: StorageDriver) -> None:
+    writer = await driver.writer("/empty/data")
+    await writer.commit()
+    assert await driver.get_content("/empty/data") == b""
 
 
 async def test_move_replaces_and_creates_parents(driver: StorageDriver) -> None:
@@ -148,6 +192,35 @@ async def test_walk_is_depth_first_and_sorted(driver: StorageDriver) -> None:
         ("/w/b", True),
         ("/w/b/2", False),
     ]
+
+
+async def test_redirect_urls_serve_the_bytes(driver: StorageDriver) -> None:
+    await driver.put_content("/r/data", b"redirected bytes")
+    url = await driver.redirect_url("/r/data")
+    if driver.name != "s3":
+        assert url is None
+        return
+    assert url is not None
+    got = await asyncio.to_thread(requests.get, url, headers={"Range": "bytes=11-"}, timeout=10)
+    assert (got.status_code, got.content) == (206, b"bytes")
+    head = await driver.redirect_url("/r/data", "HEAD")
+    assert head is not None
+    answer = await asyncio.to_thread(requests.head, head, timeout=10)
+    assert answer.headers["Content-Length"] == "16"
+
+
+async def test_s3_keys_are_the_references(request: pytest.FixtureRequest) -> None:
+    """``<rootdirectory>/docker/...`` without a leading slash, whatever slashes the root is given with."""
+    seaweedfs = request.getfixturevalue("seaweedfs")
+    root = seaweedfs.make_root("keys")
+    for given in [f"{root}/", f"{root}//", root.lstrip("/")]:
+        driver = S3Driver(s3_settings(seaweedfs.parameters(given)))
+        await driver.put_content("/docker/registry/v2/x/link", b"sha256:1")
+        assert seaweedfs.keys(root.lstrip("/")) == [f"{root.lstrip('/')}/docker/registry/v2/x/link"]
+        assert await driver.list("/docker/registry/v2") == ["/docker/registry/v2/x"]
+        await driver.delete("/docker")
+        await driver.close()
+        assert seaweedfs.keys(root.lstrip("/")) == []
 
 
 async def test_filesystem_writes_land_under_the_root_only(tmp_path: Path) -> None:
