@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tests.support.servers import free_port
+from tests.support.servers import free_port, spawn, terminate
 
 ACCESS_KEY = "dockyard-test-key"
 SECRET_KEY = "dockyard-test-secret"
@@ -113,15 +112,7 @@ class SeaweedServer:
         """Start and wait until a bucket can be made and written (master, volume, filer and S3 are up)."""
         if self.running:
             return self
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                start_new_session=True,
-            )
+        self.process = spawn(self.command(), self.log_path, self.workdir, "start weed")
         deadline = time.monotonic() + timeout
         client = self.client()
         last = "no answer yet"
@@ -139,17 +130,10 @@ class SeaweedServer:
         self.stop()
         raise RuntimeError(f"SeaweedFS not ready within {timeout:.0f}s ({last})\n{self.log_tail()}")
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            terminate(process)
 
     def make_root(self, prefix: str = "test") -> str:
         """A ``rootdirectory`` in the bucket that no other test uses, e.g. ``/suite-1234-7``."""

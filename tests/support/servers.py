@@ -74,6 +74,35 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "AWS_"))}
 
 
+def spawn(command: list[str], log_path: Path, cwd: Path, title: str) -> subprocess.Popen[bytes]:
+    """Start a server in a session of its own, its output appended to ``log_path`` under a title line."""
+    with log_path.open("ab") as log:
+        log.write(f"\n==== {title}: {' '.join(command)}\n".encode())
+        log.flush()
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=clean_env(),
+            start_new_session=True,
+        )
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int:
+    """SIGTERM the process's session (SIGKILL after ``timeout``); its exit code."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode
+
+
 class RegistryServerError(RuntimeError):
     """The server did not come up (or went away); the message carries the tail of its log."""
 
@@ -153,18 +182,7 @@ class RegistryServer:
         """Start the process and wait until ``GET /v2/`` answers 200."""
         if self.running:
             return self
-        with self.log_path.open("ab") as log:
-            log.write(f"\n==== start {self.kind}: {' '.join(self.command())}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                env=clean_env(),
-                start_new_session=True,
-            )
+        self.process = spawn(self.command(), self.log_path, self.workdir, f"start {self.kind}")
         deadline = time.monotonic() + timeout
         last_error = "no answer yet"
         while time.monotonic() < deadline:
@@ -194,15 +212,7 @@ class RegistryServer:
         process, self.process = self.process, None
         if process is None:
             return None
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        return process.returncode
+        return terminate(process, timeout)
 
     def restart(self) -> RegistryServer:
         self.stop()
