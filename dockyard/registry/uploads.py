@@ -63,29 +63,32 @@ async def _after(previous: asyncio.Future[None] | None, step: Coroutine[Any, Any
 async def _feed(chunks: AsyncIterator[bytes], writer: UploadWriter, hasher: hashlib._Hash | None) -> None:
     """Read, hash and write at the same time: the event loop reads the socket into the next batch while
     one thread hashes and another writes earlier batches (hashlib and file writes release the GIL), each
-    stage in order. At most ``_IN_FLIGHT`` batches wait, which bounds the memory of one upload."""
+    stage in order. A batch is the list of chunks as they arrived: nothing is copied to join them. At most
+    ``_IN_FLIGHT`` batches wait, which bounds the memory of one upload."""
     in_flight: deque[asyncio.Future[list[None]]] = deque()
     last_write: asyncio.Future[None] | None = None
     last_hash: asyncio.Future[None] | None = None
 
-    def submit(batch: bytearray) -> None:
+    def submit(batch: list[bytes]) -> None:
         nonlocal last_write, last_hash
-        last_write = asyncio.ensure_future(_after(last_write, writer.write(batch)))
+        last_write = asyncio.ensure_future(_after(last_write, writer.write_chunks(batch)))
         stages = [last_write]
         if hasher is not None:
-            last_hash = asyncio.ensure_future(_after(last_hash, asyncio.to_thread(hasher.update, batch)))
+            last_hash = asyncio.ensure_future(_after(last_hash, asyncio.to_thread(_hash_all, hasher, batch)))
             stages.append(last_hash)
         in_flight.append(asyncio.gather(*stages))
 
-    batch = bytearray()
+    batch: list[bytes] = []
+    size = 0
     try:
         async for chunk in chunks:
-            batch += chunk
-            if len(batch) >= _BATCH:
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= _BATCH:
                 if len(in_flight) >= _IN_FLIGHT:
                     await in_flight.popleft()
                 submit(batch)
-                batch = bytearray()
+                batch, size = [], 0
         if batch:
             submit(batch)
         while in_flight:
@@ -93,6 +96,11 @@ async def _feed(chunks: AsyncIterator[bytes], writer: UploadWriter, hasher: hash
     finally:
         if in_flight:  # a failure: let every started step finish before the writer is closed
             await asyncio.gather(*in_flight, return_exceptions=True)
+
+
+def _hash_all(hasher: hashlib._Hash, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)
 
 
 class UploadManager:

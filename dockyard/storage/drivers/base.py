@@ -8,7 +8,7 @@ backend maps them one to one onto files or objects.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,6 +58,9 @@ class UploadWriter(Protocol):
     def size(self) -> int: ...
 
     async def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    async def write_chunks(self, chunks: Sequence[bytes]) -> None:
+        """Append ``chunks`` in order, as one write where the backend can (no joining copy)."""
 
     async def close(self) -> None:
         """Flush and release; the written bytes stay for a later append."""

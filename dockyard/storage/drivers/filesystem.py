@@ -13,13 +13,13 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 from dockyard.storage.drivers.base import FileInfo, PathNotFound, StorageError, check_path
 
 READ_CHUNK = 1 << 20
+_IOV_MAX = 1024  # buffers one writev takes (Linux)
 
 
 class FilesystemDriver:
@@ -79,8 +79,8 @@ class FilesystemDriver:
                 raise PathNotFound(path)
         else:
             os.makedirs(os.path.dirname(full), exist_ok=True)
-        handle = await asyncio.to_thread(open, full, "ab" if append else "wb")
-        return FilesystemWriter(handle)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
+        return FilesystemWriter(await asyncio.to_thread(os.open, full, flags, 0o644))
 
     async def stat(self, path: str) -> FileInfo:
         try:
@@ -147,20 +147,40 @@ def _remove_quietly(path: str) -> None:
 
 
 class FilesystemWriter:
-    def __init__(self, handle: BinaryIO) -> None:
-        self._handle = handle
-        self._size = handle.seek(0, os.SEEK_END)
+    """Unbuffered appends to one file: each call is one ``write``/``writev`` in a worker thread."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._size = os.lseek(fd, 0, os.SEEK_END)
 
     @property
     def size(self) -> int:
         return self._size
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        await asyncio.to_thread(self._handle.write, data)
-        self._size += len(data)
+        await self.write_chunks([data])
+
+    async def write_chunks(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
+        await asyncio.to_thread(_write_all, self._fd, chunks)
+        self._size += sum(len(chunk) for chunk in chunks)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._handle.close)
+        os.close(self._fd)
 
     async def commit(self) -> None:
         await self.close()
+
+
+def _write_all(fd: int, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
+    """``writev`` of every chunk, carrying on after short writes."""
+    views = [memoryview(chunk) for chunk in chunks if len(chunk)]
+    start = 0
+    while start < len(views):
+        batch = views[start : start + _IOV_MAX]
+        written = os.writev(fd, batch)
+        for view in batch:
+            if written < len(view):
+                views[start] = view[written:]
+                break
+            written -= len(view)
+            start += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from dockyard.storage.drivers.base import FileInfo, PathNotFound, check_path
 
@@ -134,6 +134,10 @@ class MemoryWriter:
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         self._entry.data += data
         self._entry.mtime = time.time()
+
+    async def write_chunks(self, chunks: Sequence[bytes]) -> None:
+        for chunk in chunks:
+            await self.write(chunk)
 
     async def close(self) -> None:
         return None

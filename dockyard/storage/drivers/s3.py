@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -491,6 +491,10 @@ class S3Writer:
         while len(self._buffer) >= self._chunk:
             await self._upload_part(bytes(self._buffer[: self._chunk]))
             del self._buffer[: self._chunk]
+
+    async def write_chunks(self, chunks: Sequence[bytes]) -> None:
+        for chunk in chunks:
+            await self.write(chunk)
 
     async def close(self) -> None:
         """Upload what is buffered as a part: the bytes are stored, and a later append carries on."""
