@@ -12,7 +12,9 @@ import errno
 import os
 import shutil
 import stat
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from dockyard.storage.drivers.base import FileInfo, PathNotFound, StorageError, 
 
 READ_CHUNK = 1 << 20
 _IOV_MAX = 1024  # buffers one writev takes (Linux)
+_SETTLED_NS = 1_000_000_000  # files older than this are cached (see SmallFileCache)
 
 
 class FilesystemDriver:
@@ -27,17 +30,25 @@ class FilesystemDriver:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).absolute()
+        self._small_files = SmallFileCache()
 
     def _full(self, path: str) -> str:
         check_path(path)
         return str(self.root) + path
 
     async def get_content(self, path: str) -> bytes:
+        full = self._full(path)
         try:
-            with open(self._full(path), "rb") as handle:
-                return handle.read()
+            cached = self._small_files.get(full)
+            if cached is not None:
+                return cached
+            with open(full, "rb") as handle:
+                identity = os.fstat(handle.fileno())
+                data = handle.read()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             raise PathNotFound(path) from exc
+        self._small_files.put(full, identity, data)
+        return data
 
     async def put_content(self, path: str, data: bytes) -> None:
         full = self._full(path)
@@ -139,6 +150,43 @@ class FilesystemDriver:
 
     async def close(self) -> None:
         return None
+
+
+class SmallFileCache:
+    """Contents of small files (links, start times) by path, each checked with one ``stat`` per read.
+
+    An entry is used only while the file's inode, size, mtime and ctime are those it was read with, so
+    a file replaced or rewritten by any process is read again. Files changed less than a second before
+    they were read are not kept: a rewrite within the timestamp granularity could leave every field
+    the same (the reference rewrites links in place), while a rewrite of an older file always moves them.
+    """
+
+    def __init__(self, max_size: int = 4096, entries: int = 65536) -> None:
+        self._max_size = max_size
+        self._entries = entries
+        self._files: OrderedDict[str, tuple[tuple[int, ...], bytes]] = OrderedDict()
+
+    @staticmethod
+    def _identity(result: os.stat_result) -> tuple[int, ...]:
+        return (result.st_dev, result.st_ino, result.st_size, result.st_mtime_ns, result.st_ctime_ns)
+
+    def get(self, full: str) -> bytes | None:
+        entry = self._files.get(full)
+        if entry is None:
+            return None
+        if self._identity(os.stat(full)) != entry[0]:
+            del self._files[full]
+            return None
+        self._files.move_to_end(full)
+        return entry[1]
+
+    def put(self, full: str, result: os.stat_result, data: bytes) -> None:
+        settled = time.time_ns() - _SETTLED_NS
+        if len(data) > self._max_size or result.st_mtime_ns > settled or result.st_ctime_ns > settled:
+            return
+        self._files[full] = (self._identity(result), data)
+        if len(self._files) > self._entries:
+            self._files.popitem(last=False)
 
 
 def _remove_quietly(path: str) -> None:

@@ -1,0 +1,54 @@
+"""The filesystem driver's small-file cache: served only while the file is exactly the one it read."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from dockyard.storage.drivers.filesystem import FilesystemDriver, SmallFileCache
+
+
+def _settled_file(path: Path, data: bytes) -> os.stat_result:
+    path.write_bytes(data)
+    time.sleep(1.1)  # older than the cache's settling time
+    return os.stat(path)
+
+
+def test_entry_is_served_until_the_file_changes_in_any_way(tmp_path: Path) -> None:
+    cache = SmallFileCache()
+    link = tmp_path / "link"
+    identity = _settled_file(link, b"sha256:aaaa")
+    cache.put(str(link), identity, b"cached bytes")
+    assert cache.get(str(link)) == b"cached bytes"  # served from the cache, not read
+    mtime = identity.st_mtime_ns
+    link.write_bytes(b"sha256:bbbb")  # rewritten in place, same size, its mtime put back:
+    os.utime(link, ns=(mtime, mtime))  # the ctime still moved
+    assert cache.get(str(link)) is None
+    replacement = tmp_path / "new"
+    replacement.write_bytes(b"sha256:cccc")
+    cache.put(str(link), _settled_file(link, b"sha256:dddd"), b"sha256:dddd")
+    os.replace(replacement, link)  # replaced by another inode
+    assert cache.get(str(link)) is None
+
+
+def test_recently_changed_and_large_files_are_not_kept(tmp_path: Path) -> None:
+    cache = SmallFileCache(max_size=16)
+    fresh = tmp_path / "fresh"
+    fresh.write_bytes(b"x")
+    cache.put(str(fresh), os.stat(fresh), b"x")
+    assert cache.get(str(fresh)) is None
+    large = tmp_path / "large"
+    cache.put(str(large), _settled_file(large, b"y" * 17), b"y" * 17)
+    assert cache.get(str(large)) is None
+
+
+async def test_driver_reads_see_rewrites_by_other_writers(tmp_path: Path) -> None:
+    driver = FilesystemDriver(tmp_path)
+    await driver.put_content("/tags/t/current/link", b"sha256:1111")
+    time.sleep(1.1)
+    assert await driver.get_content("/tags/t/current/link") == b"sha256:1111"
+    (tmp_path / "tags/t/current/link").write_bytes(b"sha256:2222")  # in place, as the reference writes
+    assert await driver.get_content("/tags/t/current/link") == b"sha256:2222"
+    await driver.delete("/tags/t")
+    assert not (tmp_path / "tags").joinpath("t").exists()
