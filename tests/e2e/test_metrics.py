@@ -4,6 +4,7 @@ processes: request counts, latencies, bytes and storage timings of both workers 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import requests
@@ -17,7 +18,15 @@ _SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S
 
 
 def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    response = requests.get(url, timeout=10)
+    deadline = time.monotonic() + 20
+    while True:  # the debug server may come up a moment after the API answers (on another worker)
+        try:
+            response = requests.get(url, timeout=10)
+            break
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     samples = {}

@@ -14,10 +14,18 @@ from tests.support.servers import KINDS, Kind, RegistryServer, free_port
 
 
 def _wait_for(server: RegistryServer, debug: str, status: int) -> tuple[requests.Response, requests.Response]:
+    """Both answers once both are ``status`` (or after 20 s). The debug server may come up a moment after
+    the API answers (another worker may have answered first)."""
     deadline = time.monotonic() + 20
     while True:
         api = requests.get(f"{server.url}/v2/", timeout=5)
-        health = requests.get(f"{debug}/debug/health", timeout=5)
+        try:
+            health = requests.get(f"{debug}/debug/health", timeout=5)
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+            continue
         if (api.status_code, health.status_code) == (status, status) or time.monotonic() > deadline:
             return api, health
         time.sleep(0.2)
