@@ -18,6 +18,7 @@ from dockyard.auth.htpasswd import HtpasswdError
 from dockyard.config import ConfigError, Settings, load_settings
 from dockyard.logs import configure_logging
 from dockyard.metrics import MULTIPROCESS_ENV, Metrics
+from dockyard.registry.blob_cache import BlobDescriptorCache, MemoryCache, RedisCache
 from dockyard.registry.manifest_format import UrlPolicy
 from dockyard.registry.service import Registry, RegistryOptions
 from dockyard.storage.drivers.base import StorageDriver
@@ -53,6 +54,14 @@ def _with_secret(settings: Settings) -> Settings:
     return dataclasses.replace(settings, secret=secrets.token_urlsafe(32))
 
 
+def build_cache(settings: Settings) -> BlobDescriptorCache | None:
+    if settings.blob_cache == "redis" and settings.redis is not None:
+        return RedisCache(settings.redis)
+    if settings.blob_cache == "inmemory":
+        return MemoryCache()
+    return None
+
+
 def build_registry(settings: Settings, metrics: Metrics | None = None) -> Registry:
     """The registry over the configured driver; with ``metrics``, every driver operation is timed."""
     import re
@@ -73,7 +82,7 @@ def build_registry(settings: Settings, metrics: Metrics | None = None) -> Regist
     driver = build_driver(settings)
     if metrics is not None:
         driver = InstrumentedDriver(driver, metrics)
-    return Registry(driver, options)
+    return Registry(driver, options, build_cache(settings))
 
 
 def _worker_count(settings: Settings, requested: int | None) -> int:

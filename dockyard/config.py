@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from dockyard.registry.blob_cache import RedisOptions
 from dockyard.storage.drivers.s3 import MAX_PART, MIN_PART, S3Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,16 @@ _KNOWN = {
     "storage.filesystem.maxthreads",
     "storage.inmemory",
     "storage.redirect.disable",
+    "storage.cache.blobdescriptor",
+    "redis.addr",
+    "redis.password",
+    "redis.db",
+    "redis.dialtimeout",
+    "redis.readtimeout",
+    "redis.writetimeout",
+    "redis.pool.maxactive",
+    "redis.pool.maxidle",
+    "redis.pool.idletimeout",
     *(f"storage.s3.{key}" for key in S3Settings.__dataclass_fields__),
     "storage.delete.enabled",
     "storage.maintenance.uploadpurging.enabled",
@@ -118,6 +129,8 @@ class Settings:
     root_directory: str = DEFAULT_ROOT
     s3: S3Settings | None = None
     redirect: bool = True  # blob GETs answer with a redirect to the storage's URL where it has one
+    blob_cache: str | None = None  # storage.cache.blobdescriptor: None, "inmemory" or "redis"
+    redis: RedisOptions | None = None
     delete_enabled: bool = False
     read_only: bool = False
     upload_purging: UploadPurging = field(default_factory=UploadPurging)
@@ -306,6 +319,33 @@ def s3_settings(parameters: Mapping[str, Any]) -> S3Settings:
     )
 
 
+def redis_options(tree: Mapping[str, Any]) -> RedisOptions | None:
+    """The reference's ``redis:`` block (``addr`` is what makes it configured)."""
+    section = tree.get("redis")
+    if section in (None, "", {}):
+        return None
+    if not isinstance(section, Mapping):
+        raise ConfigError("redis: must be a mapping")
+    flat = _flatten(section)
+    addr = flat.get("addr")
+    if not addr:
+        raise ConfigError("redis.addr: the address of the Redis server is required")
+
+    def seconds(key: str, default: float) -> float:
+        value = flat.get(key)
+        return default if value in (None, "") else parse_duration(value, f"redis.{key}")
+
+    return RedisOptions(
+        addr=str(addr),
+        password=None if flat.get("password") in (None, "") else str(flat["password"]),
+        db=_integer(flat.get("db"), "redis.db", 0, 0, 1 << 16),
+        dial_timeout=seconds("dialtimeout", 1.0),
+        read_timeout=seconds("readtimeout", 1.0),
+        write_timeout=seconds("writetimeout", 1.0),
+        max_connections=_integer(flat.get("pool.maxactive"), "redis.pool.maxactive", 64, 1, 1 << 16),
+    )
+
+
 def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     tree: dict[str, Any] = {}
@@ -406,10 +446,20 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
             raise ConfigError("storage.s3: must be a mapping of parameters")
         s3 = s3_settings(parameters)
 
+    blob_cache = get("storage.cache.blobdescriptor")
+    blob_cache = None if blob_cache in ("", None) else str(blob_cache).lower()
+    if blob_cache not in (None, "inmemory", "redis"):
+        raise ConfigError(f"storage.cache.blobdescriptor: unknown cache {blob_cache!r} (inmemory, redis)")
+    redis = redis_options(tree)
+    if blob_cache == "redis" and redis is None:
+        raise ConfigError("storage.cache.blobdescriptor: redis needs the redis section (redis.addr)")
+
     return Settings(
         storage_driver=driver,
         root_directory=str(get("storage.filesystem.rootdirectory", DEFAULT_ROOT)),
         s3=s3,
+        blob_cache=blob_cache,
+        redis=redis,
         redirect=not _boolean(get("storage.redirect.disable"), "storage.redirect.disable", False),
         delete_enabled=bool(get("storage.delete.enabled", False)),
         read_only=bool(get("storage.maintenance.readonly.enabled", False)),

@@ -12,15 +12,15 @@ cd "$(dirname "$0")/.."
 # Real clients and the reference registry. docker-registry is CNCF Distribution 2.8.2, the reference.
 # podman/buildah/skopeo/umoci build and move test images locally (there is no internet to pull from);
 # crun/conmon let `podman system service` run; uidmap, fuse-overlayfs and slirp4netns are
-# podman's usual companions; redis-server serves the cache tests; wrk and apache2-utils (ab) drive the
-# benchmarks; util-linux's unshare and mount give each client a private blob info cache (see
-# tests/support/clients.py).
+# podman's usual companions; redis-server serves the cache tests; nginx balances the replica tests;
+# wrk and apache2-utils (ab) drive the benchmarks; util-linux's unshare and mount give each client a
+# private blob info cache (see tests/support/clients.py).
 packages=(
   ca-certificates git jq python3 python3-venv python3-pip
   docker-registry skopeo podman buildah umoci
   containers-storage golang-github-containers-common golang-github-containers-image
   crun conmon uidmap fuse-overlayfs slirp4netns iptables
-  redis-server wrk apache2-utils curl util-linux mount
+  redis-server wrk apache2-utils curl util-linux mount nginx
 )
 # The docker CLI (client only is needed: the tests talk to `podman system service`). Debian ships it in
 # docker.io; a machine that already has a docker client (e.g. /usr/local/bin/docker) keeps it.

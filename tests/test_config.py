@@ -56,7 +56,7 @@ def test_reference_config_file_is_read(tmp_path: Path) -> None:
     assert settings.headers == {"X-Content-Type-Options": ["nosniff"]}
     assert (settings.log_level, settings.log_formatter) == ("debug", "json")
     # keys dockyard does not implement, where ignoring them is harmless, are warned about by name
-    assert any(warning.startswith("storage.cache.blobdescriptor") for warning in settings.warnings)
+    assert settings.blob_cache == "inmemory"
     health = settings.storage_health
     assert (health.enabled, health.interval_seconds, health.threshold) == (True, 10.0, 3)
     assert settings.log_fields == {"service": "registry"}
@@ -107,6 +107,9 @@ def test_inmemory_driver(tmp_path: Path) -> None:
         ("version: 0.1\nstorage: {s3: {region: r, bucket: b, secure: maybe}}\n", "storage.s3.secure"),
         ("version: 0.1\nstorage: {s3: {region: r, bucket: b, v4auth: false}}\n", "storage.s3.v4auth"),
         ("version: 0.1\nstorage: {azure: {accountname: a}}\n", "storage.azure"),
+        ("version: 0.1\nstorage: {filesystem: {}, cache: {blobdescriptor: redis}}\n", "redis.addr"),
+        ("version: 0.1\nstorage: {filesystem: {}, cache: {blobdescriptor: memcached}}\n", "blobdescriptor"),
+        ("version: 0.1\nstorage: {filesystem: {}}\nredis: {db: 1}\n", "redis.addr"),
         ("version: 0.1\nstorage: {filesystem: {}}\nproxy: {remoteurl: https://x}\n", "proxy.remoteurl"),
         (
             "version: 0.1\nstorage: {filesystem: {}}\nhttp: {tls: {clientcas: [/ca.pem]}}\n",
@@ -219,3 +222,18 @@ def test_s3_from_the_environment_alone(tmp_path: Path) -> None:
     )
     assert settings.delete_enabled is True
     assert settings.redirect is True
+
+
+def test_redis_block_as_the_reference_writes_it(tmp_path: Path) -> None:
+    text = (
+        "version: 0.1\nstorage: {filesystem: {rootdirectory: /r}, cache: {blobdescriptor: redis}}\n"
+        "redis: {addr: 'redis:6380', password: pw, db: 2, dialtimeout: 10ms, readtimeout: 1s, "
+        "writetimeout: 2s, pool: {maxidle: 16, maxactive: 32, idletimeout: 300s}}\n"
+    )
+    settings = load_settings(_write(tmp_path, text), environ={"REGISTRY_REDIS_DB": "3"})
+    assert settings.blob_cache == "redis"
+    assert settings.redis is not None
+    redis = settings.redis
+    assert (redis.addr, redis.password, redis.db, redis.max_connections) == ("redis:6380", "pw", 3, 32)
+    assert (redis.dial_timeout, redis.read_timeout, redis.write_timeout) == (0.01, 1.0, 2.0)
+    assert settings.warnings == ()

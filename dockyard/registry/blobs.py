@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from dockyard.grammar import Digest
+from dockyard.registry.blob_cache import BlobDescriptorCache, Descriptor
 from dockyard.registry.errors import ErrorCode, RegistryError
 from dockyard.storage.layout import StorageLayout
 
@@ -18,15 +19,20 @@ class BlobInfo:
 
 
 class BlobStore:
-    def __init__(self, layout: StorageLayout, delete_enabled: bool) -> None:
+    def __init__(self, layout: StorageLayout, delete_enabled: bool, cache: BlobDescriptorCache) -> None:
         self._layout = layout
         self._delete_enabled = delete_enabled
+        self._cache = cache
 
     async def stat(self, name: str, digest: Digest) -> BlobInfo:
+        cached = await self._cache.get(name, digest)
+        if cached is not None:
+            return BlobInfo(digest, cached.stored, cached.size)
         stored = await self._layout.layer_link(name, digest)
         size = None if stored is None else await self._layout.blob_size(stored)
         if stored is None or size is None:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)})
+        await self._cache.put(name, digest, Descriptor(stored, size))
         return BlobInfo(digest, stored, size)
 
     def open(self, info: BlobInfo, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
@@ -51,6 +57,7 @@ class BlobStore:
             raise RegistryError(ErrorCode.UNSUPPORTED, detail="blob deletion is disabled")
         await self.stat(name, digest)
         await self._layout.unlink_layer(name, digest)
+        await self._cache.forget(name, digest)
 
     async def mount(self, name: str, digest: Digest, source: str | None) -> bool:
         """Link an existing blob into ``name``; from any repository when no source is given."""

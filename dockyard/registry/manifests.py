@@ -7,6 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from dockyard.grammar import Digest, GrammarError, is_valid_tag, looks_like_digest
+from dockyard.registry.blob_cache import BlobDescriptorCache, NoCache
 from dockyard.registry.errors import ErrorCode, RegistryError
 from dockyard.registry.manifest_format import Manifest, UrlPolicy, parse_manifest, stored_media_type
 from dockyard.storage.layout import StorageLayout
@@ -42,8 +43,15 @@ def parse_reference(reference: str) -> Digest | str:
 
 
 class ManifestStore:
-    def __init__(self, layout: StorageLayout, delete_enabled: bool, urls: UrlPolicy | None = None) -> None:
+    def __init__(
+        self,
+        layout: StorageLayout,
+        delete_enabled: bool,
+        urls: UrlPolicy | None = None,
+        cache: BlobDescriptorCache | None = None,
+    ) -> None:
         self._layout = layout
+        self._cache: BlobDescriptorCache = cache or NoCache()
         self._delete_enabled = delete_enabled
         self._urls = urls
         # Documents are immutable by digest, so caching them can never serve stale bytes.
@@ -154,6 +162,7 @@ class ManifestStore:
         digest = await self.resolve(name, reference)
         stored = await self._load(digest)
         await self._layout.unlink_revision(name, digest)
+        await self._cache.forget(name, digest)
         for tag in await self._layout.list_tags(name) or []:
             if await self._layout.tag_target(name, tag) == digest:
                 await self._layout.delete_tag(name, tag)

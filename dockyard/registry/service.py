@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dockyard.grammar import Digest
+from dockyard.registry.blob_cache import BlobDescriptorCache, NoCache
 from dockyard.registry.blobs import BlobStore
 from dockyard.registry.catalog import Page, repositories
 from dockyard.registry.health import StorageHealth
@@ -26,18 +28,26 @@ class RegistryOptions:
 
 
 class Registry:
-    def __init__(self, driver: StorageDriver, options: RegistryOptions) -> None:
+    def __init__(
+        self, driver: StorageDriver, options: RegistryOptions, cache: BlobDescriptorCache | None = None
+    ) -> None:
         self.options = options
         self.layout = StorageLayout(driver)
-        self.blobs = BlobStore(self.layout, options.delete_enabled)
+        self.cache: BlobDescriptorCache = cache or NoCache()
+        self.blobs = BlobStore(self.layout, options.delete_enabled, self.cache)
         self.uploads = UploadManager(self.layout, UploadStateSigner(options.secret))
-        self.manifests = ManifestStore(self.layout, options.delete_enabled, options.url_policy)
+        self.manifests = ManifestStore(self.layout, options.delete_enabled, options.url_policy, self.cache)
 
     async def catalog(self, limit: int, last: str | None) -> Page:
         return await repositories(self.layout, limit, last)
 
+    async def blob_removed(self, digest: Digest) -> None:
+        """The blob's bytes were deleted (garbage collection): no repository may report it any more."""
+        await self.cache.forget_blob(digest)
+
     async def close(self) -> None:
-        """Release the storage's connections."""
+        """Release the storage's and the cache's connections."""
+        await self.cache.close()
         await self.layout.close()
 
     async def purge_uploads_forever(self, age_seconds: float, interval_seconds: float, dry_run: bool) -> None:

@@ -3,6 +3,7 @@ client configurations (per test)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -72,3 +73,22 @@ def push_seed(clients: Clients, server: RegistryServer, images: SeedImages) -> N
     clients.copy(images.busybox_v1.transport, f"docker://{server.host}/busybox:1.29.2")
     clients.copy(images.busybox_v2.transport, f"docker://{server.host}/busybox:latest")
     clients.copy(images.hello.transport, f"docker://{server.host}/hello:latest", "--all")
+
+
+def podman_round_trip(
+    pusher: Clients, puller: Clients, source: img.OciImage, name: str, workdir: Path
+) -> None:
+    """podman pushes ``source`` as ``name`` (HOST/repo:tag) from one storage and pulls it into another: the
+    same manifest digest and image id arrive."""
+    host = name.split("/", 1)[0]
+    for side in (pusher, puller):
+        side.mark_insecure(host)
+    pusher.podman("pull", source.transport)
+    image_id = pusher.podman("images", "--no-trunc", "--format", "{{.ID}}").stdout.split()[0]
+    pusher.podman("tag", image_id, name)
+    digestfile = workdir / "pushed.digest"
+    pusher.podman("push", "--tls-verify=false", "--digestfile", str(digestfile), name)
+    puller.podman("pull", "--tls-verify=false", name)
+    pulled = json.loads(puller.podman("image", "inspect", name).stdout)[0]
+    assert pulled["Digest"] == digestfile.read_text().strip()
+    assert pulled["Id"] == image_id.removeprefix("sha256:")

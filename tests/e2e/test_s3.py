@@ -4,7 +4,6 @@ and writes the same bucket and root, uploads included."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 import requests
 
 from tests.conftest import RegistryFactory
-from tests.e2e.conftest import SeedImages, push_seed
+from tests.e2e.conftest import SeedImages, podman_round_trip, push_seed
 from tests.e2e.test_cross_server_upload import location_path, patch
 from tests.support.clients import Clients
 from tests.support.images import seeded_bytes
@@ -26,17 +25,17 @@ def s3_server(
     return registry_factory(kind, extra_config=s3_config(dict(parameters), redirect))
 
 
-def pull_and_compare(clients: Clients, server: RegistryServer, images: SeedImages, dest: Path) -> None:
-    """Pull the seed images back (every platform) and check they are the very bytes pushed."""
-    clients.mark_insecure(server.host)
+def pull_and_compare(clients: Clients, host: str, images: SeedImages, dest: Path) -> None:
+    """Pull the seed images back from ``host`` (every platform) and check they are the very bytes pushed."""
+    clients.mark_insecure(host)
     for image, ref in [
         (images.busybox_v1, "busybox:1.29.2"),
         (images.busybox_v2, "busybox:latest"),
         (images.hello, "hello:latest"),
     ]:
-        raw = clients.inspect_raw(f"docker://{server.host}/{ref}")
-        assert hashlib.sha256(raw).hexdigest() == image.digest.split(":", 1)[1], (server.kind, ref)
-        clients.copy(f"docker://{server.host}/{ref}", f"oci:{dest}:{ref.replace(':', '-')}", "--all")
+        raw = clients.inspect_raw(f"docker://{host}/{ref}")
+        assert hashlib.sha256(raw).hexdigest() == image.digest.split(":", 1)[1], (host, ref)
+        clients.copy(f"docker://{host}/{ref}", f"oci:{dest}:{ref.replace(':', '-')}", "--all")
     pulled = sorted(p.name for p in (dest / "blobs" / "sha256").iterdir())
     pushed = set()
     for image in (images.busybox_v1, images.busybox_v2, images.hello):
@@ -60,7 +59,7 @@ def test_images_pushed_by_one_are_served_by_the_other_on_one_bucket(
     first = s3_server(registry_factory, pusher, parameters)
     push_seed(clients, first, seed_images)
     second = s3_server(registry_factory, puller, parameters)
-    pull_and_compare(clients, second, seed_images, tmp_path / "pulled")
+    pull_and_compare(clients, second.host, seed_images, tmp_path / "pulled")
     tags = requests.get(f"{second.url}/v2/busybox/tags/list", timeout=30).json()
     assert tags == {"name": "busybox", "tags": ["1.29.2", "latest"]}
     catalog = requests.get(f"{second.url}/v2/_catalog", timeout=30).json()
@@ -75,19 +74,8 @@ def test_podman_pushes_and_pulls_through_dockyard_on_s3(
     tmp_path: Path,
 ) -> None:
     server = s3_server(registry_factory, "dockyard", seaweedfs.parameters(seaweedfs.make_root("podman")))
-    pusher, puller = clients_factory("pusher"), clients_factory("puller")
-    name = f"{server.host}/p/busybox:1"
-    for side in (pusher, puller):
-        side.mark_insecure(server.host)
-    pusher.podman("pull", seed_images.busybox_v1.transport)
-    image_id = pusher.podman("images", "--no-trunc", "--format", "{{.ID}}").stdout.split()[0]
-    pusher.podman("tag", image_id, name)
-    digestfile = tmp_path / "pushed.digest"
-    pusher.podman("push", "--tls-verify=false", "--digestfile", str(digestfile), name)
-    puller.podman("pull", "--tls-verify=false", name)
-    pulled = json.loads(puller.podman("image", "inspect", name).stdout)[0]
-    assert pulled["Digest"] == digestfile.read_text().strip()
-    assert pulled["Id"] == image_id.removeprefix("sha256:")
+    pushed, pulled = clients_factory("pusher"), clients_factory("puller")
+    podman_round_trip(pushed, pulled, seed_images.busybox_v1, f"{server.host}/p/busybox:1", tmp_path)
 
 
 @pytest.mark.parametrize(("first", "second"), [("dockyard", "reference"), ("reference", "dockyard")])

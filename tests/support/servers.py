@@ -214,6 +214,14 @@ class RegistryServer:
             return None
         return terminate(process, timeout)
 
+    def kill(self) -> None:
+        """SIGKILL the server and every process it started (its workers): a crash, nothing cleaned up."""
+        process, self.process = self.process, None
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
     def restart(self) -> RegistryServer:
         self.stop()
         return self.start()

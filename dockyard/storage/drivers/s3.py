@@ -143,7 +143,7 @@ class S3Driver:
                 "addressing_style": "path" if path_style else "auto",
                 "use_accelerate_endpoint": s.accelerate,
             },
-            retries={"mode": "standard", "max_attempts": 4},
+            retries={"mode": "standard", "max_attempts": 3},
             connect_timeout=5,
             read_timeout=60,
             max_pool_connections=64,
