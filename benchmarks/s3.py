@@ -8,8 +8,10 @@ behind nginx.
 Figures, per server: ``push`` (one monolithic upload of the large blob, MB/s), ``pull_direct`` (the blob's
 bytes through the registry, redirects off), ``pull_redirect`` (GET answered 307, bytes fetched from the
 presigned S3 URL), ``small_pushes`` (images/s, each a config, a layer and a manifest, 8 threads). Then
-the same push and small pushes through nginx in front of 1 and of 2 dockyard replicas. Each server gets a
-root of its own in one bucket; nothing else runs on S3 meanwhile.
+the same push and small pushes through nginx in front of 1 and of 2 dockyard replicas (one worker process
+each). Each server gets a
+root of its own in one bucket; nothing else runs on S3 meanwhile. Every server answers one blob HEAD before
+it is timed (a process's first request sets up its S3 client).
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ class Endpoint:
 
     def connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=600, blocksize=MIB)
+
+
+def warm_up(endpoint: Endpoint, digest: str) -> None:
+    """One blob HEAD before timing: the first request of a process sets up its S3 client."""
+    conn = endpoint.connect()
+    request(conn, "HEAD", f"/v2/bench/big/blobs/{digest}", expect=(200, 404)).read()
+    conn.close()
 
 
 def push(endpoint: Endpoint, path: Path, digest: str, size: int) -> float:
@@ -91,6 +100,8 @@ def bench_server(
         server.start()
         try:
             endpoint = Endpoint(server.port, {}, {})
+            for _ in range(6):  # new connections: each worker process gets some
+                warm_up(endpoint, blob[1])
             if not redirect:
                 print(f"  {kind}: push …", file=sys.stderr, flush=True)
                 figures["push"] = push(endpoint, blob[0], blob[1], args.size)
@@ -110,7 +121,7 @@ def bench_replicas(
     count: int, s3: SeaweedServer, workdir: Path, blob: tuple[Path, str], args: argparse.Namespace
 ) -> dict[str, float]:
     root = s3.make_root(f"bench-replicas-{count}")
-    config = s3_config(s3.parameters(root), redirect=False)
+    config = s3_config(s3.parameters(root), redirect=False) | {"http": {"workers": 1}}
     replicas = [
         RegistryServer("dockyard", workdir / f"replicas-{count}-{index}", extra_config=config)
         for index in range(count)
@@ -120,6 +131,8 @@ def bench_replicas(
     balancer = Balancer(workdir / f"nginx-{count}", [replica.host for replica in replicas]).start()
     try:
         endpoint = Endpoint(balancer.port, {}, {})
+        for _ in range(4 * count):
+            warm_up(endpoint, blob[1])
         print(f"  {count} replica(s): push, small pushes …", file=sys.stderr, flush=True)
         figures = {"push": push(endpoint, blob[0], blob[1], args.size)}
         figures |= small_pushes(endpoint, args.options)  # type: ignore[arg-type]
