@@ -184,11 +184,13 @@ class StorageLayout:
 
     async def list_tags(self, name: str) -> list[str] | None:
         """Tag names, sorted; None when the repository has no tag folder at all."""
+        folder = _tags(name)
         try:
-            children = await self.driver.list(_tags(name))
+            children = await self.driver.list(folder)
         except PathNotFound:
             return None
-        return [child.rsplit("/", 1)[1] for child in children]
+        start = len(folder) + 1
+        return [child[start:] for child in children]
 
     # -- uploads -----------------------------------------------------------------------------
 

@@ -17,12 +17,15 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from dockyard.storage.drivers.base import FileInfo, PathNotFound, StorageError, check_path
 
 READ_CHUNK = 1 << 20
 _IOV_MAX = 1024  # buffers one writev takes (Linux)
-_SETTLED_NS = 1_000_000_000  # files older than this are cached (see SmallFileCache)
+_SETTLED_NS = 1_000_000_000  # files and directories unchanged this long are cached (see StatCache)
+_CACHED_FILE_BYTES = 4096  # small files (links, start times) are cached, blobs never
+T = TypeVar("T")
 
 
 class FilesystemDriver:
@@ -30,7 +33,8 @@ class FilesystemDriver:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).absolute()
-        self._small_files = SmallFileCache()
+        self._small_files: StatCache[bytes] = StatCache()
+        self._listings: StatCache[list[str]] = StatCache(4096)
 
     def _full(self, path: str) -> str:
         check_path(path)
@@ -47,7 +51,8 @@ class FilesystemDriver:
                 data = handle.read()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             raise PathNotFound(path) from exc
-        self._small_files.put(full, identity, data)
+        if len(data) <= _CACHED_FILE_BYTES:
+            self._small_files.put(full, identity, data)
         return data
 
     async def put_content(self, path: str, data: bytes) -> None:
@@ -102,12 +107,19 @@ class FilesystemDriver:
         return FileInfo(path, 0 if is_dir else result.st_size, result.st_mtime, is_dir)
 
     async def list(self, path: str) -> list[str]:
+        full = self._full(path)
         try:
-            names = os.listdir(self._full(path))
+            cached = self._listings.get(full)
+            if cached is not None:
+                return list(cached)
+            identity = os.stat(full)  # before the listing: a change while listing makes it stale at once
+            names = os.listdir(full)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise PathNotFound(path) from exc
         prefix = "" if path == "/" else path
-        return sorted(f"{prefix}/{name}" for name in names if not name.startswith(".tmp-"))
+        children = sorted(f"{prefix}/{name}" for name in names if not name.startswith(".tmp-"))
+        self._listings.put(full, identity, children)
+        return list(children)
 
     async def move(self, source: str, destination: str) -> None:
         full_destination = self._full(destination)
@@ -152,41 +164,42 @@ class FilesystemDriver:
         return None
 
 
-class SmallFileCache:
-    """Contents of small files (links, start times) by path, each checked with one ``stat`` per read.
+class StatCache(Generic[T]):
+    """What was read from a file or directory (contents, a listing), checked with one ``stat`` per use.
 
-    An entry is used only while the file's inode, size, mtime and ctime are those it was read with, so
-    a file replaced or rewritten by any process is read again. Files changed less than a second before
-    they were read are not kept: a rewrite within the timestamp granularity could leave every field
-    the same (the reference rewrites links in place), while a rewrite of an older file always moves them.
+    An entry is used only while the inode, size, mtime and ctime are those it was read with, so a file
+    replaced or rewritten, or a directory that gained or lost an entry, by any process is read again.
+    Nothing changed less than a second before it was read is kept: a rewrite within the timestamp
+    granularity could leave every field the same (the reference rewrites links in place), while any
+    change to an older file or directory moves them.
     """
 
-    def __init__(self, max_size: int = 4096, entries: int = 65536) -> None:
-        self._max_size = max_size
+    def __init__(self, entries: int = 65536) -> None:
         self._entries = entries
-        self._files: OrderedDict[str, tuple[tuple[int, ...], bytes]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[tuple[int, ...], T]] = OrderedDict()
 
     @staticmethod
     def _identity(result: os.stat_result) -> tuple[int, ...]:
         return (result.st_dev, result.st_ino, result.st_size, result.st_mtime_ns, result.st_ctime_ns)
 
-    def get(self, full: str) -> bytes | None:
-        entry = self._files.get(full)
+    def get(self, full: str) -> T | None:
+        entry = self._items.get(full)
         if entry is None:
             return None
         if self._identity(os.stat(full)) != entry[0]:
-            del self._files[full]
+            del self._items[full]
             return None
-        self._files.move_to_end(full)
+        self._items.move_to_end(full)
         return entry[1]
 
-    def put(self, full: str, result: os.stat_result, data: bytes) -> None:
+    def put(self, full: str, result: os.stat_result, value: T) -> None:
+        """Keep ``value``, read from ``full`` while it was as ``result`` (stat before or during the read)."""
         settled = time.time_ns() - _SETTLED_NS
-        if len(data) > self._max_size or result.st_mtime_ns > settled or result.st_ctime_ns > settled:
+        if result.st_mtime_ns > settled or result.st_ctime_ns > settled:
             return
-        self._files[full] = (self._identity(result), data)
-        if len(self._files) > self._entries:
-            self._files.popitem(last=False)
+        self._items[full] = (self._identity(result), value)
+        if len(self._items) > self._entries:
+            self._items.popitem(last=False)
 
 
 def _remove_quietly(path: str) -> None:

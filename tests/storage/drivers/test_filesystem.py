@@ -1,4 +1,5 @@
-"""The filesystem driver's small-file cache: served only while the file is exactly the one it read."""
+"""The filesystem driver's stat-checked cache of small files and listings: served only while the file or
+directory is exactly the one it read."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from dockyard.storage.drivers.filesystem import FilesystemDriver, SmallFileCache
+from dockyard.storage.drivers.filesystem import FilesystemDriver, StatCache
 
 
 def _settled_file(path: Path, data: bytes) -> os.stat_result:
@@ -16,7 +17,7 @@ def _settled_file(path: Path, data: bytes) -> os.stat_result:
 
 
 def test_entry_is_served_until_the_file_changes_in_any_way(tmp_path: Path) -> None:
-    cache = SmallFileCache()
+    cache: StatCache[bytes] = StatCache()
     link = tmp_path / "link"
     identity = _settled_file(link, b"sha256:aaaa")
     cache.put(str(link), identity, b"cached bytes")
@@ -32,15 +33,12 @@ def test_entry_is_served_until_the_file_changes_in_any_way(tmp_path: Path) -> No
     assert cache.get(str(link)) is None
 
 
-def test_recently_changed_and_large_files_are_not_kept(tmp_path: Path) -> None:
-    cache = SmallFileCache(max_size=16)
+def test_recently_changed_files_are_not_kept(tmp_path: Path) -> None:
+    cache: StatCache[bytes] = StatCache()
     fresh = tmp_path / "fresh"
     fresh.write_bytes(b"x")
     cache.put(str(fresh), os.stat(fresh), b"x")
     assert cache.get(str(fresh)) is None
-    large = tmp_path / "large"
-    cache.put(str(large), _settled_file(large, b"y" * 17), b"y" * 17)
-    assert cache.get(str(large)) is None
 
 
 async def test_driver_reads_see_rewrites_by_other_writers(tmp_path: Path) -> None:
@@ -52,3 +50,22 @@ async def test_driver_reads_see_rewrites_by_other_writers(tmp_path: Path) -> Non
     assert await driver.get_content("/tags/t/current/link") == b"sha256:2222"
     await driver.delete("/tags/t")
     assert not (tmp_path / "tags").joinpath("t").exists()
+
+
+async def test_listings_follow_entries_added_and_removed_by_others(tmp_path: Path) -> None:
+    driver = FilesystemDriver(tmp_path)
+    tags = tmp_path / "r" / "tags"
+    for name in ("a", "b"):
+        (tags / name).mkdir(parents=True)
+    time.sleep(1.1)
+    assert await driver.list("/r/tags") == ["/r/tags/a", "/r/tags/b"]
+    assert await driver.list("/r/tags") == ["/r/tags/a", "/r/tags/b"]  # from the cache now
+    (tags / "c").mkdir()  # another process adds a tag
+    assert await driver.list("/r/tags") == ["/r/tags/a", "/r/tags/b", "/r/tags/c"]
+    time.sleep(1.1)
+    assert await driver.list("/r/tags") == ["/r/tags/a", "/r/tags/b", "/r/tags/c"]
+    (tags / "a").rmdir()
+    assert await driver.list("/r/tags") == ["/r/tags/b", "/r/tags/c"]
+    listing = await driver.list("/r/tags")
+    listing.clear()  # callers get their own copy
+    assert await driver.list("/r/tags") == ["/r/tags/b", "/r/tags/c"]
