@@ -35,8 +35,9 @@ def _json(
 
 async def list_tags(request: web.Request, name: str) -> web.StreamResponse:
     limit = _page_size(request)
-    tags = await registry_of(request).manifests.tags(name)
-    page = paginate(tags, limit, request.query.get("last"))
+    last = request.query.get("last")
+    tags = await registry_of(request).manifests.tags(name, last)
+    page = paginate(tags, limit, last)
     return _json(page, request, f"/v2/{name}/tags/list", limit, {"name": name, "tags": page.items})
 
 

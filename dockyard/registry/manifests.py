@@ -170,8 +170,9 @@ class ManifestStore:
         if subject is not None:
             await self._layout.remove_referrer(name, subject, digest)
 
-    async def tags(self, name: str) -> list[str]:
-        tags = await self._layout.list_tags(name)
+    async def tags(self, name: str, after: str | None = None) -> list[str]:
+        """The repository's tags, sorted; from ``after`` on when given (a paged listing's ``last``)."""
+        tags = await self._layout.list_tags(name, after or "")
         if tags is None:
             if not await self._layout.repository_exists(name):
                 raise RegistryError(ErrorCode.NAME_UNKNOWN, detail={"name": name})

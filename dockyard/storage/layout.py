@@ -182,15 +182,15 @@ class StorageLayout:
     async def delete_tag(self, name: str, tag: str) -> bool:
         return await self._delete(_tag(name, tag))
 
-    async def list_tags(self, name: str) -> list[str] | None:
-        """Tag names, sorted; None when the repository has no tag folder at all."""
+    async def list_tags(self, name: str, start: str = "") -> list[str] | None:
+        """Tag names from ``start`` on, sorted; None when the repository has no tag folder at all."""
         folder = _tags(name)
         try:
-            children = await self.driver.list(folder)
+            children = await self.driver.list(folder, start)
         except PathNotFound:
             return None
-        start = len(folder) + 1
-        return [child[start:] for child in children]
+        cut = len(folder) + 1
+        return [child[cut:] for child in children]
 
     # -- uploads -----------------------------------------------------------------------------
 
@@ -301,9 +301,14 @@ class StorageLayout:
     async def _repositories_below(
         self, path: str, prefix: str, after: str, markers: frozenset[str]
     ) -> AsyncIterator[str]:
-        """Folders holding one of ``markers``, depth first: repositories nest inside others."""
+        """Folders holding one of ``markers``, depth first: repositories nest inside others.
+
+        Where ``after`` lies below this folder, the listing starts at its next component: the folder itself
+        and everything before that sort before ``after`` in the catalog's order.
+        """
+        start = after[len(prefix) :].split("/", 1)[0] if after.startswith(prefix) else ""
         try:
-            children = await self.driver.list(path)
+            children = await self.driver.list(path, start)
         except PathNotFound:
             return
         names = [child.rsplit("/", 1)[1] for child in children]

@@ -88,8 +88,10 @@ class StorageDriver(Protocol):
 
     async def stat(self, path: str) -> FileInfo: ...
 
-    async def list(self, path: str) -> list[str]:
-        """The direct children of a directory, as full paths, sorted."""
+    async def list(self, path: str, start: str = "") -> list[str]:
+        """The direct children of a directory whose names sort at or after ``start``, as full paths,
+        sorted; PathNotFound when the directory does not exist. ``start`` lets a paged listing skip what
+        it already showed without reading it (S3's StartAfter)."""
 
     async def move(self, source: str, destination: str) -> None:
         """Atomically put ``source`` at ``destination``, replacing it."""

@@ -106,20 +106,20 @@ class FilesystemDriver:
         is_dir = stat.S_ISDIR(result.st_mode)
         return FileInfo(path, 0 if is_dir else result.st_size, result.st_mtime, is_dir)
 
-    async def list(self, path: str) -> list[str]:
+    async def list(self, path: str, start: str = "") -> list[str]:
         full = self._full(path)
         try:
-            cached = self._listings.get(full)
-            if cached is not None:
-                return list(cached)
-            identity = os.stat(full)  # before the listing: a change while listing makes it stale at once
-            names = os.listdir(full)
+            children = self._listings.get(full)
+            if children is None:
+                identity = os.stat(full)  # before the listing: a change while listing makes it stale at once
+                names = os.listdir(full)
+                prefix = "" if path == "/" else path
+                children = sorted(f"{prefix}/{name}" for name in names if not name.startswith(".tmp-"))
+                self._listings.put(full, identity, children)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise PathNotFound(path) from exc
-        prefix = "" if path == "/" else path
-        children = sorted(f"{prefix}/{name}" for name in names if not name.startswith(".tmp-"))
-        self._listings.put(full, identity, children)
-        return list(children)
+        cut = 1 if path == "/" else len(path) + 1
+        return [child for child in children if child[cut:] >= start]
 
     async def move(self, source: str, destination: str) -> None:
         full_destination = self._full(destination)

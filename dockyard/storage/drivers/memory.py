@@ -71,7 +71,7 @@ class MemoryDriver:
             raise PathNotFound(path)
         return FileInfo(path, 0, max(self._files[p].mtime for p in below), True)
 
-    async def list(self, path: str) -> list[str]:
+    async def list(self, path: str, start: str = "") -> list[str]:
         check_path(path)
         below = self._below(path)
         if not below:
@@ -82,7 +82,7 @@ class MemoryDriver:
             child = "/".join(file_path.split("/")[: depth + 1])
             if not children or children[-1] != child:
                 children.append(child)
-        return children
+        return [child for child in children if child.rsplit("/", 1)[1] >= start]
 
     async def move(self, source: str, destination: str) -> None:
         entry = self._file(source)

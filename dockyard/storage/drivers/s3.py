@@ -287,26 +287,41 @@ class S3Driver:
             raise PathNotFound(path)
         return FileInfo(path, 0, contents[0]["LastModified"].timestamp(), True)
 
-    async def list(self, path: str) -> list[str]:
+    async def list(self, path: str, start: str = "") -> list[str]:
         prefix = self._prefix(path)
         client = await self.client()
         files: list[str] = []
         folders: list[str] = []
+        # The greatest key before every name >= start: names use [A-Za-z0-9._:-] only, all below "~".
+        start_after = prefix + start[:-1] + chr(ord(start[-1]) - 1) + "~" if start else ""
         with _translated(path):
             paginator = client.get_paginator("list_objects_v2")
             pages = paginator.paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter="/", PaginationConfig={"PageSize": LIST_MAX}
+                Bucket=self.bucket,
+                Prefix=prefix,
+                Delimiter="/",
+                StartAfter=start_after,
+                PaginationConfig={"PageSize": LIST_MAX},
             )
             async for page in pages:
                 files += [item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/")]
                 folders += [entry["Prefix"] for entry in page.get("CommonPrefixes", [])]
-            folders = await self._nonempty(prefix, folders)
-        children = sorted(self._path(key.rstrip("/")) for key in files + folders)
-        if not children:
-            raise PathNotFound(path)
+            folders = await self._nonempty(prefix, folders, start_after)
+            children = sorted(self._path(key.rstrip("/")) for key in files + folders)
+            children = [child for child in children if child.rsplit("/", 1)[1] >= start]
+            if not children and (not start or not await self._exists_below(prefix)):
+                raise PathNotFound(path)
         return children
 
-    async def _nonempty(self, prefix: str, folders: builtins.list[str]) -> builtins.list[str]:
+    async def _exists_below(self, prefix: str) -> bool:
+        client = await self.client()
+        return bool(
+            (await client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)).get("Contents")
+        )
+
+    async def _nonempty(
+        self, prefix: str, folders: builtins.list[str], start_after: str = ""
+    ) -> builtins.list[str]:
         """Folders with an object below them.
 
         Backends that keep real folders (SeaweedFS) go on listing an emptied folder as a common prefix for
@@ -316,7 +331,9 @@ class S3Driver:
         if not folders:
             return folders
         client = await self.client()
-        first = await client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=LIST_MAX)
+        first = await client.list_objects_v2(
+            Bucket=self.bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=LIST_MAX
+        )
         seen = {item["Key"] for item in first.get("Contents", [])}
         confirmed = {folder for folder in folders if any(key.startswith(folder) for key in seen)}
         doubtful = [folder for folder in folders if folder not in confirmed]
@@ -324,8 +341,7 @@ class S3Driver:
 
         async def has_objects(folder: str) -> bool:
             async with limit:
-                below = await client.list_objects_v2(Bucket=self.bucket, Prefix=folder, MaxKeys=1)
-                return bool(below.get("Contents"))
+                return await self._exists_below(folder)
 
         answers = await asyncio.gather(*(has_objects(folder) for folder in doubtful))
         confirmed.update(folder for folder, answer in zip(doubtful, answers, strict=True) if answer)
@@ -348,7 +364,9 @@ class S3Driver:
         """Server-side copy, then delete the source: the bytes never pass through dockyard."""
         size = (await self.stat(source)).size
         await self.copy(source, destination, size)
-        await self.delete(source)
+        client = await self.client()
+        with _translated(source):
+            await client.delete_object(Bucket=self.bucket, Key=self.key(source))
 
     async def copy(self, source: str, destination: str, size: int) -> None:
         source_key, destination_key = self.key(source), self.key(destination)
@@ -405,9 +423,8 @@ class S3Driver:
         found = False
         with _translated(path):
             doomed = [item["Key"] async for item in self._objects_below(path)]
-            with contextlib.suppress(PathNotFound):
-                if key and not (await self.stat(path)).is_dir:
-                    doomed.append(key)
+            if key and await self._is_object(key):
+                doomed.append(key)
             for start in range(0, len(doomed), LIST_MAX):
                 batch: builtins.list[ObjectIdentifierTypeDef] = [
                     {"Key": name} for name in doomed[start : start + LIST_MAX]
@@ -417,6 +434,16 @@ class S3Driver:
             found = await self._abort_uploads(key, exact=False) or found
         if not found:
             raise PathNotFound(path)
+
+    async def _is_object(self, key: str) -> bool:
+        client = await self.client()
+        try:
+            await client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _status(exc) == 404 or _error_code(exc) in _NOT_FOUND:
+                return False
+            raise
+        return True
 
     async def _abort_uploads(self, key: str, exact: bool) -> bool:
         """Abort the multipart uploads at ``key`` (and, unless ``exact``, below it); whether any were."""

@@ -89,6 +89,17 @@ async def test_list_returns_sorted_direct_children(driver: StorageDriver) -> Non
     assert await driver.list("/") == ["/r", "/rr"]
 
 
+async def test_list_from_a_start_name_skips_what_sorts_before(driver: StorageDriver) -> None:
+    for path in ["/s/a/1", "/s/b", "/s/b-c/2", "/s/b.d", "/s/c/3", "/s/ca", "/s/d/_x/4"]:
+        await driver.put_content(path, b"1")
+    assert await driver.list("/s", "b") == ["/s/b", "/s/b-c", "/s/b.d", "/s/c", "/s/ca", "/s/d"]
+    assert await driver.list("/s", "b0") == ["/s/c", "/s/ca", "/s/d"]
+    assert await driver.list("/s", "ca") == ["/s/ca", "/s/d"]
+    assert await driver.list("/s", "zz") == []  # the folder is there, nothing in it sorts that late
+    with pytest.raises(PathNotFound):
+        await driver.list("/absent", "a")
+
+
 async def test_streaming_writer_appends_and_reader_ranges(driver: StorageDriver) -> None:
     writer = await driver.writer("/up/data")
     await writer.write(b"hello ")
