@@ -12,7 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 
-from dockyard import __version__
+from dockyard import __version__, tools
 from dockyard.auth.controllers import access_controller
 from dockyard.auth.htpasswd import HtpasswdError
 from dockyard.config import ConfigError, Settings, load_settings
@@ -78,6 +78,11 @@ def build_registry(settings: Settings, metrics: Metrics | None = None) -> Regist
         read_only=settings.read_only,
         url_policy=policy,
         redirect=settings.redirect,
+        gc_grace_seconds=settings.gc.grace_seconds,
+        gc_enabled=settings.gc.enabled,
+        gc_interval_seconds=settings.gc.interval_seconds,
+        gc_delete_untagged=settings.gc.delete_untagged,
+        gc_dry_run=settings.gc.dry_run,
     )
     driver = build_driver(settings)
     if metrics is not None:
@@ -152,8 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="worker processes on the one port (default: http.workers, else the number of CPUs)",
     )
+    tools.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args.config, args.workers)
+    code = tools.run(args, build_driver, build_cache)
+    if code is not None:
+        return code
     parser.print_help()
     return 1

@@ -62,6 +62,11 @@ _KNOWN = {
     "storage.maintenance.uploadpurging.interval",
     "storage.maintenance.uploadpurging.dryrun",
     "storage.maintenance.readonly.enabled",
+    "storage.maintenance.gc.enabled",
+    "storage.maintenance.gc.interval",
+    "storage.maintenance.gc.graceperiod",
+    "storage.maintenance.gc.deleteuntagged",
+    "storage.maintenance.gc.dryrun",
     "http.addr",
     "http.net",
     "http.host",
@@ -124,6 +129,17 @@ class StorageHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class GarbageCollection:
+    """``storage.maintenance.gc`` (dockyard only): collection while serving."""
+
+    enabled: bool = False  # the schedule and the admin endpoint
+    interval_seconds: float = 24 * 3600  # 0: on demand only
+    grace_seconds: float = 3600  # what is younger is spared while servers use the storage
+    delete_untagged: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     storage_driver: str = "filesystem"
     root_directory: str = DEFAULT_ROOT
@@ -134,6 +150,7 @@ class Settings:
     delete_enabled: bool = False
     read_only: bool = False
     upload_purging: UploadPurging = field(default_factory=UploadPurging)
+    gc: GarbageCollection = field(default_factory=GarbageCollection)
     addr: str = DEFAULT_ADDR
     host: str | None = None
     prefix: str = ""
@@ -409,6 +426,13 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
         ),
         dry_run=bool(get("storage.maintenance.uploadpurging.dryrun", False)),
     )
+    gc = GarbageCollection(
+        enabled=bool(get("storage.maintenance.gc.enabled", False)),
+        interval_seconds=parse_duration(get("storage.maintenance.gc.interval", "24h"), "gc.interval"),
+        grace_seconds=parse_duration(get("storage.maintenance.gc.graceperiod", "1h"), "gc.graceperiod"),
+        delete_untagged=bool(get("storage.maintenance.gc.deleteuntagged", False)),
+        dry_run=bool(get("storage.maintenance.gc.dryrun", False)),
+    )
     formatter = str(get("log.formatter", "text")).lower()
     if formatter not in ("text", "json", "logstash"):
         raise ConfigError(f"log.formatter: unsupported formatter {formatter!r} (text, json, logstash)")
@@ -464,6 +488,7 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
         delete_enabled=bool(get("storage.delete.enabled", False)),
         read_only=bool(get("storage.maintenance.readonly.enabled", False)),
         upload_purging=purging,
+        gc=gc,
         addr=str(get("http.addr", DEFAULT_ADDR)),
         host=get("http.host"),
         prefix=prefix,

@@ -61,4 +61,3 @@ class Digest:
 def looks_like_digest(reference: str) -> bool:
     """A manifest reference is a digest when it has a colon; tags never do."""
     return ":" in reference
-

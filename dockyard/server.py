@@ -1,6 +1,7 @@
 """Running the registry: the HTTP server of one process, and the choice of one process or several workers.
 
-Worker 0 is the one that also runs the periodic jobs (upload purging) so they run once per server.
+Worker 0 is the one that also runs the periodic jobs (upload purging, scheduled garbage collection) so they
+run once per server, and renews the server's lease on the storage (see ``registry.collector``).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +25,7 @@ from dockyard.api.debug import create_debug_app
 from dockyard.auth.access import AccessController
 from dockyard.config import Settings
 from dockyard.metrics import Metrics
+from dockyard.registry.collector import Lease
 from dockyard.registry.service import Registry
 from dockyard.workers import supervise
 
@@ -76,8 +79,9 @@ async def serve_process(
     access: AccessController | None,
     index: int,
     reuse_port: bool,
+    lease_id: str | None = None,
 ) -> None:
-    """Serve the API in this process until cancelled; worker 0 also serves the debug address."""
+    """Serve the API in this process until stopped; worker 0 also serves the debug address."""
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(_IO_THREADS, "dockyard-io"))
     metrics = metrics_module.install() if metrics_wanted(settings) else None
     registry = make_registry(settings, metrics)
@@ -104,11 +108,19 @@ async def serve_process(
         jobs.append(asyncio.create_task(
             registry.purge_uploads_forever(purging.age_seconds, purging.interval_seconds, purging.dry_run)
         ))  # fmt: skip
+    if index == 0 and lease_id is not None:
+        jobs.append(asyncio.create_task(Lease(registry.layout, settings.gc.grace_seconds, lease_id).keep()))
+    if index == 0 and registry.collector is not None and settings.gc.interval_seconds > 0:
+        jobs.append(asyncio.create_task(registry.collector.forever()))
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)  # a clean exit removes the lease
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         for job in jobs:
             job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
         for runner in runners:
             await runner.cleanup()
         await registry.close()
@@ -121,6 +133,16 @@ def _storage_description(settings: Settings) -> str:
         where = settings.s3.regionendpoint or f"region {settings.s3.region}"
         return f"s3://{settings.s3.bucket}{settings.s3.rootdirectory.rstrip('/')} at {where}"
     return settings.root_directory
+
+
+async def _announce(settings: Settings, make_registry: RegistryMaker) -> str:
+    registry = make_registry(settings, None)
+    try:
+        lease = Lease(registry.layout, settings.gc.grace_seconds)
+        await lease.renew()
+        return lease.lease_id
+    finally:
+        await registry.close()
 
 
 def run(
@@ -139,9 +161,14 @@ def run(
     print(f"dockyard {__version__} listening on {scheme}://{host or '0.0.0.0'}:{port}", flush=True)
     print(f"storage root: {where}", flush=True)
 
+    lease_id = None
+    if settings.storage_driver != "inmemory" and not settings.read_only:
+        # the server's lease on the storage exists before any worker answers; worker 0 renews it
+        lease_id = asyncio.run(_announce(settings, make_registry))
+
     def work(index: int) -> None:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_process(settings, make_registry, access, index, workers > 1))
+            asyncio.run(serve_process(settings, make_registry, access, index, workers > 1, lease_id))
 
     if workers == 1:
         work(0)

@@ -237,3 +237,18 @@ def test_redis_block_as_the_reference_writes_it(tmp_path: Path) -> None:
     assert (redis.addr, redis.password, redis.db, redis.max_connections) == ("redis:6380", "pw", 3, 32)
     assert (redis.dial_timeout, redis.read_timeout, redis.write_timeout) == (0.01, 1.0, 2.0)
     assert settings.warnings == ()
+
+
+def test_garbage_collection_keys(tmp_path: Path) -> None:
+    default = load_settings(_write(tmp_path, "version: 0.1\nstorage: {filesystem: {}}\n"), environ={})
+    assert (default.gc.enabled, default.gc.interval_seconds, default.gc.grace_seconds) == (False, 86400, 3600)
+    text = (
+        "version: 0.1\nstorage:\n  filesystem: {rootdirectory: /x}\n  maintenance:\n"
+        "    gc: {enabled: true, interval: 0s, graceperiod: 5m, deleteuntagged: true, dryrun: true}\n"
+    )
+    settings = load_settings(_write(tmp_path, text), environ={})
+    assert settings.warnings == ()
+    gc = settings.gc
+    assert (gc.enabled, gc.interval_seconds, gc.grace_seconds, gc.delete_untagged, gc.dry_run) == (
+        True, 0, 300, True, True,
+    )  # fmt: skip

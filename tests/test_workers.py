@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,11 @@ def two_workers(registry_factory: RegistryFactory) -> tuple[RegistryServer, list
     assert server.process is not None
     workers = _children(server.process.pid)
     assert len(workers) == 2
+    # the server counts as started once one worker answers; the other may bind a moment later
+    deadline = time.monotonic() + 20
+    while not all(_socket_inodes(pid) & _tcp_inodes(server.port, None) for pid in workers):
+        assert time.monotonic() < deadline, "a worker never listened"
+        time.sleep(0.05)
     return server, workers
 
 

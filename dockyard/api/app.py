@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from dockyard.api.admin import garbage_collect
 from dockyard.api.auth import auth_middleware
 from dockyard.api.context import REGISTRY, SETTINGS, PayloadTooLarge
 from dockyard.api.errors import ErrorAnswer, error_response
@@ -109,6 +110,7 @@ def create_app(
     app.router.add_route("GET", f"{prefix}/v2", api_base)
     app.router.add_route("GET", f"{prefix}/v2/_catalog", catalog, name="catalog")
     app.router.add_route("*", prefix + "/v2/{path:.+}", dispatch)
+    app.router.add_route("POST", f"{prefix}/dockyard/gc", garbage_collect)
 
     extra_headers = settings.headers
 

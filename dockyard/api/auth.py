@@ -14,7 +14,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from dockyard.api.errors import ErrorAnswer
 from dockyard.api.routes import required_access
-from dockyard.auth.access import AccessController, Challenge, RequestCredentials
+from dockyard.auth.access import CATALOG, AccessController, Challenge, RequestCredentials
 from dockyard.registry.errors import DEFAULT_MESSAGES, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -24,13 +24,17 @@ USER = "dockyard.user"  # request key: the authenticated user's name
 
 def auth_middleware(controller: AccessController, prefix: str) -> Middleware:
     v2 = f"{prefix}/v2"
+    admin = f"{prefix}/dockyard/"
 
     @web.middleware
     async def authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path != v2 and not path.startswith(v2 + "/"):
+        if path.startswith(admin):
+            accesses = [CATALOG]  # dockyard's admin endpoints (garbage collection) need registry-wide access
+        elif path != v2 and not path.startswith(v2 + "/"):
             return await handler(request)
-        accesses = required_access(request.method, path[len(v2) + 1 :], request.query)
+        else:
+            accesses = required_access(request.method, path[len(v2) + 1 :], request.query)
         credentials = RequestCredentials(
             authorization=request.headers.get("Authorization"),
             scheme=request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,22 +19,52 @@ class BlobInfo:
     size: int
 
 
+_TOUCHES_KEPT = 65536
+
+
 class BlobStore:
-    def __init__(self, layout: StorageLayout, delete_enabled: bool, cache: BlobDescriptorCache) -> None:
+    def __init__(
+        self,
+        layout: StorageLayout,
+        delete_enabled: bool,
+        cache: BlobDescriptorCache,
+        refresh_after: float | None = None,
+    ) -> None:
         self._layout = layout
         self._delete_enabled = delete_enabled
         self._cache = cache
+        # A blob a client is told exists may be named by its next manifest: one older than this is made
+        # young again, so a garbage collection running meanwhile spares it (None: never, read-only).
+        self._refresh_after = refresh_after
+        self._touched: dict[Digest, float] = {}  # when this process last made a blob young
+
+    async def _keep_young(self, stored: Digest, mtime: float | None) -> None:
+        """Refresh the blob's age when it is old (``mtime``), or, when its age is unknown (a cache hit),
+        when this process has not refreshed it within the interval."""
+        if self._refresh_after is None:
+            return
+        now = time.time()
+        if mtime is not None and now - mtime <= self._refresh_after:
+            return
+        if mtime is None and now - self._touched.get(stored, 0.0) <= self._refresh_after:
+            return
+        await self._layout.touch_blob(stored)
+        if len(self._touched) >= _TOUCHES_KEPT:
+            self._touched.clear()
+        self._touched[stored] = now
 
     async def stat(self, name: str, digest: Digest) -> BlobInfo:
         cached = await self._cache.get(name, digest)
         if cached is not None:
+            await self._keep_young(cached.stored, None)
             return BlobInfo(digest, cached.stored, cached.size)
         stored = await self._layout.layer_link(name, digest)
-        size = None if stored is None else await self._layout.blob_size(stored)
-        if stored is None or size is None:
+        blob = None if stored is None else await self._layout.blob_stat(stored)
+        if stored is None or blob is None:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)})
-        await self._cache.put(name, digest, Descriptor(stored, size))
-        return BlobInfo(digest, stored, size)
+        await self._keep_young(stored, blob.mtime)
+        await self._cache.put(name, digest, Descriptor(stored, blob.size))
+        return BlobInfo(digest, stored, blob.size)
 
     def open(self, info: BlobInfo, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         return self._layout.blob_reader(info.stored, offset, length)
@@ -67,5 +98,6 @@ class BlobStore:
             stored = digest
         if stored is None or await self._layout.blob_size(stored) is None:
             return False
+        await self._layout.touch_blob(stored)
         await self._layout.link_layer(name, digest, stored)
         return True

@@ -100,14 +100,19 @@ def stored_media_type(document: dict[str, Any]) -> str:
     return OCI_INDEX if isinstance(document.get("manifests"), list) else OCI_MANIFEST
 
 
-def parse_manifest(content_type: str | None, body: bytes, urls: UrlPolicy | None = None) -> Manifest:
-    """Check a pushed manifest is well-formed and say what it references."""
+def _json_object(body: bytes) -> dict[str, Any]:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _invalid(f"manifest is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise _invalid("manifest must be a JSON object")
+    return document
+
+
+def parse_manifest(content_type: str | None, body: bytes, urls: UrlPolicy | None = None) -> Manifest:
+    """Check a pushed manifest is well-formed and say what it references."""
+    document = _json_object(body)
     if document.get("schemaVersion") != 2:
         raise _invalid("unsupported schemaVersion (only schema 2 manifests are accepted)")
 
@@ -162,3 +167,61 @@ def parse_manifest(content_type: str | None, body: bytes, urls: UrlPolicy | None
         artifact_type=artifact_type or (config.media_type if media_type == OCI_MANIFEST else None),
         annotations=annotations,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReferences:
+    """What a stored manifest points at, read as the reference registry reads it (schema 1 included)."""
+
+    media_type: str
+    references: tuple[Digest, ...]  # in document order: config, layers / child manifests
+    children: tuple[Digest, ...] = ()  # manifests an index names
+    subject: Digest | None = None
+    platforms: tuple[tuple[Digest, str], ...] = ()  # child manifest -> "os/arch[/variant]"
+
+
+def _digests(values: Any, key: str) -> tuple[Digest, ...]:
+    if values is None:
+        return ()
+    if not isinstance(values, list):
+        raise _invalid(f"{key} must be a list")
+    found = []
+    for index, value in enumerate(values):
+        digest = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(digest, str):
+            raise _invalid(f"{index}: {key} missing")
+        try:
+            found.append(Digest.parse(digest))
+        except GrammarError as exc:
+            raise _invalid(str(exc)) from exc
+    return tuple(found)
+
+
+def _platform(descriptor: Any) -> str:
+    platform = descriptor.get("platform") if isinstance(descriptor, dict) else None
+    if not isinstance(platform, dict):
+        return ""
+    parts = (platform.get("os"), platform.get("architecture"), platform.get("variant"))
+    return "/".join(str(part) for part in parts if part)
+
+
+def stored_references(body: bytes) -> StoredReferences:
+    """The references of a stored manifest; MANIFEST_INVALID when the reference could not read it either."""
+    document = _json_object(body)
+    if document.get("schemaVersion") == 1:
+        return StoredReferences("application/vnd.docker.distribution.manifest.v1+json",
+                                _digests(document.get("fsLayers"), "blobSum"))  # fmt: skip
+    if document.get("schemaVersion") != 2:
+        raise _invalid("unsupported schemaVersion")
+    media_type = stored_media_type(document)
+    if media_type not in MANIFEST_TYPES:
+        raise _invalid(f"unrecognized manifest content type {media_type}")
+    subject_field = document.get("subject")
+    subject = _digests([subject_field], "digest")[0] if isinstance(subject_field, dict) else None
+    if media_type in INDEX_TYPES:
+        manifests = document.get("manifests")
+        children = _digests(manifests, "digest")
+        platforms = tuple(zip(children, map(_platform, manifests or []), strict=True))
+        return StoredReferences(media_type, children, children, subject, platforms)
+    config = _digests([document.get("config")], "digest")
+    return StoredReferences(media_type, config + _digests(document.get("layers"), "digest"), (), subject)

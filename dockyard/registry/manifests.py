@@ -124,6 +124,8 @@ class ManifestStore:
 
         if await self._layout.blob_size(digest) is None:
             await self._layout.put_blob(digest, body)
+        else:
+            await self._layout.touch_blob(digest)  # young again: a running collection spares it
         await self._layout.link_revision(name, digest)
         if manifest.subject is not None:
             await self._layout.add_referrer(name, manifest.subject.digest, digest)
@@ -169,6 +171,10 @@ class ManifestStore:
         subject = _subject_of(stored.body) if stored is not None else None
         if subject is not None:
             await self._layout.remove_referrer(name, subject, digest)
+
+    def forget(self, digest: Digest) -> None:
+        """Drop a document garbage collection deleted."""
+        self._documents.pop(digest, None)
 
     async def tags(self, name: str, after: str | None = None) -> list[str]:
         """The repository's tags, sorted; from ``after`` on when given (a paged listing's ``last``)."""

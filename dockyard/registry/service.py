@@ -8,6 +8,8 @@ from dockyard.grammar import Digest
 from dockyard.registry.blob_cache import BlobDescriptorCache, NoCache
 from dockyard.registry.blobs import BlobStore
 from dockyard.registry.catalog import Page, repositories
+from dockyard.registry.collector import OnlineCollector
+from dockyard.registry.gc import GcOptions
 from dockyard.registry.health import StorageHealth
 from dockyard.registry.maintenance import purge_uploads_forever
 from dockyard.registry.manifest_format import UrlPolicy
@@ -25,6 +27,11 @@ class RegistryOptions:
     read_only: bool = False
     url_policy: UrlPolicy | None = None
     redirect: bool = False  # blob GETs go to the storage's own URL (presigned S3) where it has one
+    gc_grace_seconds: float = 3600.0  # blobs handed out are kept younger than this (see registry.gc)
+    gc_enabled: bool = False  # collect while serving (storage.maintenance.gc)
+    gc_interval_seconds: float = 24 * 3600
+    gc_delete_untagged: bool = False
+    gc_dry_run: bool = False
 
 
 class Registry:
@@ -34,9 +41,21 @@ class Registry:
         self.options = options
         self.layout = StorageLayout(driver)
         self.cache: BlobDescriptorCache = cache or NoCache()
-        self.blobs = BlobStore(self.layout, options.delete_enabled, self.cache)
+        refresh = None if options.read_only else options.gc_grace_seconds / 4
+        self.blobs = BlobStore(self.layout, options.delete_enabled, self.cache, refresh)
         self.uploads = UploadManager(self.layout, UploadStateSigner(options.secret))
         self.manifests = ManifestStore(self.layout, options.delete_enabled, options.url_policy, self.cache)
+        self.collector: OnlineCollector | None = None
+        if options.gc_enabled and not options.read_only:
+            gc_options = GcOptions(options.gc_dry_run, options.gc_delete_untagged, options.gc_grace_seconds)
+            self.collector = OnlineCollector(
+                self.layout, gc_options, options.gc_interval_seconds, self.forget_blob
+            )
+
+    async def forget_blob(self, digest: Digest) -> None:
+        """Garbage collection deleted the blob: drop it from every cache."""
+        self.manifests.forget(digest)
+        await self.cache.forget_blob(digest)
 
     async def catalog(self, limit: int, last: str | None) -> Page:
         return await repositories(self.layout, limit, last)

@@ -9,6 +9,7 @@
     /docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
     /docker/registry/v2/repositories/<name>/_uploads/<uuid>/{data,startedat}
     /docker/registry/v2/repositories/<name>/_referrers/<alg>/<hex>/<alg>/<hex>/link   (dockyard only)
+    /dockyard/gc.lock, /dockyard/leases/<id>        (dockyard only: coordination of garbage collection)
 
 A ``link`` holds a bare digest with no newline. ``_referrers`` starts with an underscore, so the
 reference registry's catalog walk skips it and never mistakes it for a repository.
@@ -18,16 +19,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dockyard.grammar import Digest, GrammarError
-from dockyard.storage.drivers.base import PathNotFound, StorageDriver, UploadWriter
+from dockyard.storage.drivers.base import FileInfo, PathNotFound, StorageDriver, UploadWriter
 
 ROOT = "/docker/registry/v2"
 # A folder holding one of these is a repository in the catalog (an upload alone does not make one).
 _CONTENT_MARKERS = frozenset({"_layers", "_manifests"})
 BLOBS = f"{ROOT}/blobs"
 REPOSITORIES = f"{ROOT}/repositories"
+# dockyard's own coordination files, outside the reference's tree so the reference never sees them
+_COORDINATION = "/dockyard"
+_GC_LOCK = f"{_COORDINATION}/gc.lock"
+_LEASES = f"{_COORDINATION}/leases"
+_QUARANTINE = "/dockyard-quarantine"  # fsck --repair moves broken things here, under their own path
 
 
 def _blob_dir(digest: Digest) -> str:
@@ -70,6 +77,68 @@ def _referrers(name: str, subject: Digest) -> str:
     return f"{_repository(name)}/_referrers/{subject.algorithm}/{subject.hex}"
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A ``link`` file found by a walk: where it is, what it names, what its folders say it should name."""
+
+    path: str
+    digest: Digest | None  # None when the file is empty or damaged
+    expected: Digest | None  # from the folder names; None when they are no digest
+    mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    digest: Digest
+    path: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class PathRole:
+    """What a path in the tree is: ``blob``, ``layer-link``, ``revision``, ``tag``, ``upload``,
+    ``referrer`` (with the repository, digest and tag it belongs to, where it has them)."""
+
+    kind: str
+    repository: str | None = None
+    digest: Digest | None = None
+    tag: str | None = None
+
+
+def classify(path: str) -> PathRole | None:
+    """The role of a path a walk of the tree found; None for the folders in between."""
+    if path.startswith(BLOBS + "/"):
+        parts = path[len(BLOBS) + 1 :].split("/")
+        digest = _digest_from(parts[0], parts[2]) if len(parts) >= 3 else None
+        return PathRole("blob", digest=digest) if digest else None
+    if not path.startswith(REPOSITORIES + "/"):
+        return None
+    parts = path[len(REPOSITORIES) + 1 :].split("/")
+    marker = next((index for index, part in enumerate(parts) if part.startswith("_")), None)
+    if marker is None or marker == 0:
+        return None
+    name, kind, rest = "/".join(parts[:marker]), parts[marker], parts[marker + 1 :]
+    if kind == "_layers" and len(rest) >= 2:
+        return PathRole("layer-link", name, _digest_from(rest[0], rest[1]))
+    if kind == "_manifests" and len(rest) >= 3 and rest[0] == "revisions":
+        return PathRole("revision", name, _digest_from(rest[1], rest[2]))
+    if kind == "_manifests" and len(rest) >= 2 and rest[0] == "tags":
+        return PathRole("tag", name, tag=rest[1])
+    if kind == "_uploads" and rest:
+        return PathRole("upload", name)
+    if kind == "_referrers" and len(rest) >= 4:
+        return PathRole("referrer", name, _digest_from(rest[2], rest[3]))
+    return None
+
+
+def _digest_from(algorithm: str, encoded: str) -> Digest | None:
+    try:
+        return Digest.parse(f"{algorithm}:{encoded}")
+    except GrammarError:
+        return None
+
+
 def format_started_at(moment: datetime) -> str:
     """RFC 3339 in UTC with whole seconds, as the reference writes ``startedat``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -109,6 +178,19 @@ class StorageLayout:
         return True
 
     # -- blobs (content-addressed, shared by all repositories) ------------------------------
+
+    async def blob_stat(self, digest: Digest) -> StoredBlob | None:
+        path = _blob_data(digest)
+        try:
+            info = await self.driver.stat(path)
+        except PathNotFound:
+            return None
+        return None if info.is_dir else StoredBlob(digest, path, info.size, info.mtime)
+
+    async def touch_blob(self, digest: Digest) -> None:
+        """Mark the blob as just used, so a collector running meanwhile spares it."""
+        with contextlib.suppress(PathNotFound):
+            await self.driver.touch(_blob_data(digest))
 
     async def blob_size(self, digest: Digest) -> int | None:
         try:
@@ -155,6 +237,14 @@ class StorageLayout:
 
     async def revision_link(self, name: str, digest: Digest) -> Digest | None:
         return await self._read_link(_revision_link(name, digest))
+
+    async def revision_link_info(self, name: str, digest: Digest) -> Link | None:
+        path = _revision_link(name, digest)
+        try:
+            info = await self.driver.stat(path)
+        except PathNotFound:
+            return None
+        return Link(path, await self._read_link(path), digest, info.mtime)
 
     async def link_revision(self, name: str, digest: Digest) -> None:
         await self._write_link(_revision_link(name, digest), digest)
@@ -234,9 +324,10 @@ class StorageLayout:
         return self.driver.reader(f"{_upload(name, upload_id)}/data")
 
     async def commit_upload(self, name: str, upload_id: str, digest: Digest) -> None:
-        """Move the upload's bytes into the blob store; an existing blob is kept as it is."""
+        """Move the upload's bytes into the blob store; an existing blob is kept as it is, made young."""
         if await self.blob_size(digest) is None:
             await self.driver.move(f"{_upload(name, upload_id)}/data", _blob_data(digest))
+        await self.touch_blob(digest)
 
     async def delete_upload(self, name: str, upload_id: str) -> bool:
         return await self._delete(_upload(name, upload_id))
@@ -290,6 +381,188 @@ class StorageLayout:
                 if digest is not None:
                     found.append(digest)
         return found
+
+    async def referrer_links(self, name: str) -> AsyncIterator[tuple[Digest, Link]]:
+        """Every entry of the repository's referrers index, as (subject, link to the referrer)."""
+        base = f"{_repository(name)}/_referrers"
+        async for subject_dir in self._digest_dirs(base):
+            subject = _digest_from(*subject_dir.split("/")[-2:])
+            if subject is None:
+                continue
+            async for link in self._links_below(subject_dir):
+                yield subject, link
+
+    async def prune_referrers(self, name: str, subject: Digest) -> None:
+        """Remove the subject's folder in the referrers index once no entry is left in it."""
+        base = _referrers(name, subject)
+        try:
+            algorithms = await self.driver.list(base)
+        except PathNotFound:
+            return
+        for algorithm_dir in algorithms:
+            try:
+                if await self.driver.list(algorithm_dir):
+                    return
+            except PathNotFound:
+                continue
+        await self._delete(base)
+
+    # -- maintenance walks (garbage collection, fsck, inventory) ------------------------------
+
+    async def collectable_repositories(self) -> AsyncIterator[str]:
+        """Repositories as the reference's garbage collector walks them: folders holding ``_layers``,
+        in sorted path order (a nested repository whose name sorts before ``_layers`` comes first)."""
+        async for name in self._layer_folders(REPOSITORIES, ""):
+            yield name
+
+    async def _layer_folders(self, path: str, prefix: str) -> AsyncIterator[str]:
+        try:
+            children = await self.driver.list(path)
+        except PathNotFound:
+            return
+        for child in children:
+            child_name = child.rsplit("/", 1)[1]
+            if child_name == "_layers" and prefix:
+                yield prefix[:-1]
+            elif not child_name.startswith("_"):
+                try:
+                    if not (await self.driver.stat(child)).is_dir:
+                        continue
+                except PathNotFound:
+                    continue
+                async for name in self._layer_folders(child, prefix + child_name + "/"):
+                    yield name
+
+    async def _digest_dirs(self, base: str) -> AsyncIterator[str]:
+        """``base/<alg>/<hex>`` folders, sorted."""
+        try:
+            algorithms = await self.driver.list(base)
+        except PathNotFound:
+            return
+        for algorithm_dir in algorithms:
+            try:
+                entries = await self.driver.list(algorithm_dir)
+            except PathNotFound:
+                continue
+            for entry in entries:
+                yield entry
+
+    async def _links_below(self, base: str) -> AsyncIterator[Link]:
+        """``base/<alg>/<hex>/link`` files, sorted; a folder without a link (a deleted entry) is skipped."""
+        async for entry in self._digest_dirs(base):
+            path = f"{entry}/link"
+            try:
+                info = await self.driver.stat(path)
+            except PathNotFound:
+                continue
+            algorithm, encoded = entry.split("/")[-2:]
+            yield Link(path, await self._read_link(path), _digest_from(algorithm, encoded), info.mtime)
+
+    def revision_links(self, name: str) -> AsyncIterator[Link]:
+        return self._links_below(_revisions(name))
+
+    def layer_links(self, name: str) -> AsyncIterator[Link]:
+        return self._links_below(f"{_repository(name)}/_layers")
+
+    async def tag_links(self, name: str) -> AsyncIterator[tuple[str, Link]]:
+        """Each tag's ``current/link`` (``expected`` is None: a tag may name any manifest)."""
+        for tag in await self.list_tags(name) or []:
+            path = f"{_tag(name, tag)}/current/link"
+            try:
+                info = await self.driver.stat(path)
+            except PathNotFound:
+                continue
+            yield tag, Link(path, await self._read_link(path), None, info.mtime)
+
+    async def stored_blobs(self) -> AsyncIterator[StoredBlob]:
+        """Every ``blobs/<alg>/<xx>/<hex>/data`` file, in sorted path order."""
+        if not await self._exists(BLOBS):
+            return
+        async for info in self.driver.walk(BLOBS):
+            if info.is_dir or not info.path.endswith("/data"):
+                continue
+            parts = info.path.split("/")
+            digest = _digest_from(parts[-4], parts[-2])
+            if digest is not None:
+                yield StoredBlob(digest, info.path, info.size, info.mtime)
+
+    async def tree(self) -> AsyncIterator[tuple[str, FileInfo]]:
+        """Everything under ``docker/registry/v2``, depth first and sorted, as (path below it, info)."""
+        if not await self._exists(ROOT):
+            return
+        async for info in self.driver.walk(ROOT):
+            yield info.path[len(ROOT) + 1 :], info
+
+    async def _exists(self, path: str) -> bool:
+        try:
+            await self.driver.stat(path)
+        except PathNotFound:
+            return False
+        return True
+
+    async def delete_blob(self, digest: Digest) -> str | None:
+        """Remove the blob's folder; the path removed, or None when it was already gone.
+
+        The ``data`` file is first renamed away (one atomic step, at once invisible to readers), then
+        the folder is removed: a reader never finds a blob that is half deleted."""
+        path = _blob_dir(digest)
+        with contextlib.suppress(PathNotFound):
+            await self.driver.move(_blob_data(digest), f"{path}/.tmp-deleted")
+        return path if await self._delete(path) else None
+
+    async def delete_revision(self, name: str, digest: Digest) -> str | None:
+        """Remove the revision's whole folder (not just its link), as the reference's collector does."""
+        path = f"{_revisions(name)}/{digest.algorithm}/{digest.hex}"
+        return path if await self._delete(path) else None
+
+    async def delete_tag_index_entry(self, name: str, tag: str, digest: Digest) -> str | None:
+        path = f"{_tag(name, tag)}/index/{digest.algorithm}/{digest.hex}"
+        return path if await self._delete(path) else None
+
+    # -- quarantine (fsck --repair) ------------------------------------------------------------
+
+    async def quarantine(self, path: str, batch: str) -> str:
+        """Move ``path`` (a file or folder a walk reported) to ``/dockyard-quarantine/<batch><path>``."""
+        destination = f"{_QUARANTINE}/{batch}{path}"
+        await self.driver.move(path, destination)
+        return destination
+
+    async def quarantine_tag(self, name: str, tag: str, batch: str) -> str:
+        return await self.quarantine(_tag(name, tag), batch)
+
+    async def quarantine_upload(self, name: str, upload_id: str, batch: str) -> str:
+        return await self.quarantine(_upload(name, upload_id), batch)
+
+    # -- coordination of garbage collection (outside the reference's tree) -------------------
+
+    async def read_gc_lock(self) -> bytes | None:
+        try:
+            return await self.driver.get_content(_GC_LOCK)
+        except PathNotFound:
+            return None
+
+    async def write_gc_lock(self, content: bytes) -> None:
+        await self.driver.put_content(_GC_LOCK, content)
+
+    async def remove_gc_lock(self) -> None:
+        await self._delete(_GC_LOCK)
+
+    async def write_lease(self, lease_id: str, content: bytes) -> None:
+        await self.driver.put_content(f"{_LEASES}/{lease_id}", content)
+
+    async def remove_lease(self, lease_id: str) -> None:
+        await self._delete(f"{_LEASES}/{lease_id}")
+
+    async def leases(self) -> AsyncIterator[tuple[str, bytes]]:
+        try:
+            entries = await self.driver.list(_LEASES)
+        except PathNotFound:
+            return
+        for entry in entries:
+            try:
+                yield entry.rsplit("/", 1)[1], await self.driver.get_content(entry)
+            except PathNotFound:
+                continue
 
     # -- catalog -----------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ __all__ = [
     "FileInfo",
     "InvalidPath",
     "PathNotFound",
-    "StorageDriver", "StorageError",
+    "StorageDriver",
+    "StorageError",
     "StorageUnavailable",
     "UploadWriter",
 ]

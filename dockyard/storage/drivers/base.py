@@ -99,6 +99,9 @@ class StorageDriver(Protocol):
     async def delete(self, path: str) -> None:
         """Remove a file, or a directory and everything below it."""
 
+    async def touch(self, path: str) -> None:
+        """Set a file's modification time to now (garbage collection spares young files)."""
+
     def walk(self, path: str) -> AsyncIterator[FileInfo]:
         """Every file and directory below ``path``, depth first, in sorted order."""
 

@@ -143,6 +143,12 @@ class FilesystemDriver:
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise PathNotFound(path) from exc
 
+    async def touch(self, path: str) -> None:
+        try:
+            os.utime(self._full(path))
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise PathNotFound(path) from exc
+
     async def walk(self, path: str) -> AsyncIterator[FileInfo]:
         for child in await self.list(path):
             try:

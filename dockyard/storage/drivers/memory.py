@@ -101,6 +101,9 @@ class MemoryDriver:
         for file_path in below:
             self._delete_file(file_path)
 
+    async def touch(self, path: str) -> None:
+        self._file(path).mtime = time.time()
+
     def _delete_file(self, path: str) -> None:
         del self._files[path]
         del self._sorted[bisect.bisect_left(self._sorted, path)]

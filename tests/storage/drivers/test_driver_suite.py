@@ -191,6 +191,17 @@ async def test_delete_does_not_touch_siblings_sharing_a_prefix(driver: StorageDr
     assert await driver.get_content("/p/ab/1") == b"2"
 
 
+async def test_touch_makes_a_file_young(driver: StorageDriver) -> None:
+    await driver.put_content("/y/old", b"1")
+    before = (await driver.stat("/y/old")).mtime
+    await asyncio.sleep(1.1)  # S3 keeps whole seconds
+    await driver.touch("/y/old")
+    assert (await driver.stat("/y/old")).mtime > before
+    assert await driver.get_content("/y/old") == b"1"
+    with pytest.raises(PathNotFound):
+        await driver.touch("/y/missing")
+
+
 async def test_walk_is_depth_first_and_sorted(driver: StorageDriver) -> None:
     for path in ["/w/b/2", "/w/a/1", "/w/a/0/x"]:
         await driver.put_content(path, b"1")
