@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 
+from dockyard import metrics
 from dockyard.registry.gc import Emit, Forget, GcOptions, GcResult, collect
 from dockyard.storage.layout import StorageLayout
 
@@ -188,7 +189,14 @@ class OnlineCollector:
         if self._running.locked():
             raise CollectorBusy("a garbage collection is already running in this server")
         async with self._running:
-            result = await collect_locked(self._layout, options, forget=self._forget)
+            try:
+                result = await collect_locked(self._layout, options, forget=self._forget)
+            except CollectorBusy:
+                raise
+            except Exception:
+                metrics.count_gc_run("failure")
+                raise
+        metrics.count_gc_run("success")
         log.info("garbage collection: %s (%.1fs, %d bytes)", result.summary, result.seconds,
                  result.freed_bytes)  # fmt: skip
         return result

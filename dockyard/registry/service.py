@@ -49,19 +49,15 @@ class Registry:
         if options.gc_enabled and not options.read_only:
             gc_options = GcOptions(options.gc_dry_run, options.gc_delete_untagged, options.gc_grace_seconds)
             self.collector = OnlineCollector(
-                self.layout, gc_options, options.gc_interval_seconds, self.forget_blob
+                self.layout, gc_options, options.gc_interval_seconds, self.blob_removed
             )
-
-    async def forget_blob(self, digest: Digest) -> None:
-        """Garbage collection deleted the blob: drop it from every cache."""
-        self.manifests.forget(digest)
-        await self.cache.forget_blob(digest)
 
     async def catalog(self, limit: int, last: str | None) -> Page:
         return await repositories(self.layout, limit, last)
 
     async def blob_removed(self, digest: Digest) -> None:
         """The blob's bytes were deleted (garbage collection): no repository may report it any more."""
+        self.manifests.forget(digest)
         await self.cache.forget_blob(digest)
 
     async def close(self) -> None:
