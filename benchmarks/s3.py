@@ -50,7 +50,7 @@ class Endpoint:
 def warm_up(endpoint: Endpoint, digest: str) -> None:
     """One blob HEAD before timing: the first request of a process sets up its S3 client."""
     conn = endpoint.connect()
-    request(conn, "HEAD", f"/v2/bench/big/blobs/{digest}", expect=(200, 404)).read()
+    request(conn, "HEAD", f"/v2/bench/big/blobs/{digest}", expect=(200, 307, 404)).read()
     conn.close()
 
 

@@ -131,8 +131,9 @@ class UploadManager:
             if claimed.name != name or claimed.upload_id != upload_id:
                 raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail="upload state does not match URL")
             claimed_start = claimed.started_at
-        stored_start = await self._layout.upload_started_at(name, upload_id)
-        size = await self._layout.upload_size(name, upload_id)
+        stored_start, size = await asyncio.gather(  # two round trips at once on S3
+            self._layout.upload_started_at(name, upload_id), self._layout.upload_size(name, upload_id)
+        )
         if size is None or stored_start is None:
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id})
         return UploadState(name, upload_id, size, claimed_start or stored_start)

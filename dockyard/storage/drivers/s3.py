@@ -435,22 +435,26 @@ class S3Driver:
         """Remove the object at ``path`` and everything below it, and abort uploads in progress there."""
         key = self.key(path)
         client = await self.client()
-        found = False
         with _translated(path):
-            doomed = [item["Key"] async for item in self._objects_below(path)]
-            if key and await self._is_object(key):
+            doomed, itself, aborted = await asyncio.gather(  # three listings at once
+                self._keys_below(path), self._is_object(key), self._abort_uploads(key, exact=False)
+            )
+            if itself:
                 doomed.append(key)
             for start in range(0, len(doomed), LIST_MAX):
                 batch: builtins.list[ObjectIdentifierTypeDef] = [
                     {"Key": name} for name in doomed[start : start + LIST_MAX]
                 ]
                 await client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
-                found = True
-            found = await self._abort_uploads(key, exact=False) or found
-        if not found:
+        if not doomed and not aborted:
             raise PathNotFound(path)
 
+    async def _keys_below(self, path: str) -> builtins.list[str]:
+        return [item["Key"] async for item in self._objects_below(path)]
+
     async def _is_object(self, key: str) -> bool:
+        if not key:
+            return False  # the bucket's root is no object
         client = await self.client()
         try:
             await client.head_object(Bucket=self.bucket, Key=key)
