@@ -25,7 +25,6 @@ from dockyard.storage.drivers.base import StorageDriver
 from dockyard.storage.drivers.filesystem import FilesystemDriver
 from dockyard.storage.drivers.instrumented import InstrumentedDriver
 from dockyard.storage.drivers.memory import MemoryDriver
-from dockyard.storage.drivers.s3 import S3Driver
 
 log = logging.getLogger("dockyard")
 
@@ -38,6 +37,8 @@ def build_driver(settings: Settings) -> StorageDriver:
     if settings.storage_driver == "inmemory":
         return MemoryDriver()
     if settings.s3 is not None:
+        from dockyard.storage.drivers.s3 import S3Driver  # botocore: loaded only to store in S3
+
         return S3Driver(settings.s3)
     return FilesystemDriver(settings.root_directory)
 

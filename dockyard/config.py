@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from dockyard.registry.blob_cache import RedisOptions
-from dockyard.storage.drivers.s3 import MAX_PART, MIN_PART, S3Settings
+from dockyard.storage.drivers.s3_settings import MAX_PART, MIN_PART, S3Settings
 
 log = logging.getLogger(__name__)
 

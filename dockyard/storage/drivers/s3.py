@@ -31,6 +31,7 @@ from dockyard.storage.drivers.base import (
     StorageUnavailable,
     check_path,
 )
+from dockyard.storage.drivers.s3_settings import MAX_PART, MIN_PART, S3Settings
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -40,39 +41,10 @@ if TYPE_CHECKING:
         ObjectIdentifierTypeDef,
     )
 
-MIN_PART = 5 << 20  # S3's smallest part but the last
-MAX_PART = 5 << 30  # S3's largest part (and largest single CopyObject)
 READ_CHUNK = 1 << 20
 LIST_MAX = 1000
 PRESIGN_SECONDS = 20 * 60  # as the reference's URLFor
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchUpload"})
-
-
-@dataclass(frozen=True, slots=True)
-class S3Settings:
-    """The reference's ``storage.s3`` parameters, validated (see ``dockyard.config``)."""
-
-    bucket: str
-    region: str
-    accesskey: str = ""
-    secretkey: str = ""
-    sessiontoken: str = ""
-    regionendpoint: str = ""
-    forcepathstyle: bool | None = None  # None: path style exactly when regionendpoint is set
-    secure: bool = True
-    skipverify: bool = False
-    v4auth: bool = True
-    encrypt: bool = False
-    keyid: str = ""
-    chunksize: int = 2 * MIN_PART
-    multipartcopychunksize: int = 32 << 20
-    multipartcopymaxconcurrency: int = 100
-    multipartcopythresholdsize: int = 32 << 20
-    rootdirectory: str = ""
-    storageclass: str = "STANDARD"
-    objectacl: str = "private"
-    useragent: str = ""
-    accelerate: bool = False
 
 
 @dataclass(slots=True)
