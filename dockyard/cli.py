@@ -19,6 +19,7 @@ from dockyard.config import ConfigError, Settings, load_settings
 from dockyard.logs import configure_logging
 from dockyard.metrics import MULTIPROCESS_ENV, Metrics
 from dockyard.registry.blob_cache import BlobDescriptorCache, MemoryCache, RedisCache
+from dockyard.registry.counted_cache import CountedCache
 from dockyard.registry.manifest_format import UrlPolicy
 from dockyard.registry.service import Registry, RegistryOptions
 from dockyard.storage.drivers.base import StorageDriver
@@ -88,7 +89,10 @@ def build_registry(settings: Settings, metrics: Metrics | None = None) -> Regist
     driver = build_driver(settings)
     if metrics is not None:
         driver = InstrumentedDriver(driver, metrics)
-    return Registry(driver, options, build_cache(settings))
+    cache = build_cache(settings)
+    if cache is not None and metrics is not None:
+        cache = CountedCache(cache, settings.blob_cache or "", metrics)
+    return Registry(driver, options, cache)
 
 
 def _worker_count(settings: Settings, requested: int | None) -> int:

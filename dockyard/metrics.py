@@ -73,6 +73,12 @@ class Metrics:
             ["driver", "operation", "error"],
             registry=registry,
         )
+        self.cache_requests = Counter(
+            "dockyard_cache_requests_total",
+            "Blob descriptor cache lookups, by cache (inmemory, redis) and result (hit, miss)",
+            ["cache", "result"],
+            registry=registry,
+        )
         self.gc_runs = Counter(
             "dockyard_gc_runs_total", "Garbage collections run, by outcome", ["outcome"], registry=registry
         )

@@ -51,7 +51,8 @@ def test_metrics_move_with_skopeo_pushes_and_pulls(
             "http": {
                 "workers": 2,
                 "debug": {"addr": f"127.0.0.1:{debug_port}", "prometheus": {"enabled": True, "path": "/m"}},
-            }
+            },
+            "storage": {"cache": {"blobdescriptor": "inmemory"}},
         },
     )
     url = f"http://127.0.0.1:{debug_port}/m"
@@ -79,6 +80,8 @@ def test_metrics_move_with_skopeo_pushes_and_pulls(
         pushed, "dockyard_http_response_bytes_total", route="blob"
     )
     assert total(pulled, "dockyard_http_request_duration_seconds_count", route="manifest", method="GET") >= 1
+    lookups = total(pulled, "dockyard_cache_requests_total", cache="inmemory")
+    assert lookups >= blob_gets > 0  # every blob GET asked the blob-descriptor cache
     assert total(pulled, "dockyard_http_request_duration_seconds_bucket", route="manifest", le="+Inf") == (
         total(pulled, "dockyard_http_request_duration_seconds_count", route="manifest")
     )
