@@ -13,8 +13,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 
 from dockyard import __version__, tools
-from dockyard.auth.controllers import access_controller
-from dockyard.auth.htpasswd import HtpasswdError
+from dockyard.auth.controllers import build_auth
 from dockyard.config import ConfigError, Settings, load_settings
 from dockyard.logs import configure_logging
 from dockyard.metrics import MULTIPROCESS_ENV, Metrics
@@ -107,10 +106,7 @@ def _worker_count(settings: Settings, requested: int | None) -> int:
 def serve(config: str | None, workers: int | None = None) -> int:
     try:
         settings = load_settings(config)
-        access = access_controller(settings.auth)
-    except HtpasswdError as exc:
-        print(f"dockyard: configuration error: auth.htpasswd.path: {exc}", file=sys.stderr)
-        return 2
+        auth = build_auth(settings.auth)
     except ConfigError as exc:
         print(f"dockyard: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -121,7 +117,7 @@ def serve(config: str | None, workers: int | None = None) -> int:
 
     count = _worker_count(settings, workers)
     with _metrics_directory(count > 1 and server.metrics_wanted(settings)):
-        return server.run(_with_secret(settings), count, build_registry, access)
+        return server.run(_with_secret(settings), count, build_registry, auth)
 
 
 @contextlib.contextmanager

@@ -86,6 +86,19 @@ _KNOWN = {
     "http.tls.minimumtls",
     "auth.htpasswd.realm",
     "auth.htpasswd.path",
+    "auth.token.realm",
+    "auth.token.service",
+    "auth.token.issuer",
+    "auth.token.rootcertbundle",
+    "auth.token.jwks",
+    "auth.token.signingalgorithms",
+    "auth.token.autoredirect",
+    "auth.token.autoredirectpath",
+    "auth.token.builtin.htpasswd",
+    "auth.token.builtin.access",
+    "auth.token.builtin.signingkey",
+    "auth.token.builtin.expiration",
+    "auth.token.builtin.refreshexpiration",
     "validation.disabled",
     "validation.enabled",
     "validation.manifests.urls.allow",
@@ -93,7 +106,7 @@ _KNOWN = {
 }
 
 
-_AUTH_TYPES = ("htpasswd",)
+_AUTH_TYPES = ("htpasswd", "token")
 
 
 class ConfigError(ValueError):
@@ -108,7 +121,33 @@ class HtpasswdAuth:
     path: str
 
 
-AuthSettings = HtpasswdAuth
+@dataclass(frozen=True, slots=True)
+class BuiltinTokenService:
+    """``auth.token.builtin``: dockyard issues the tokens itself (a dockyard extension)."""
+
+    htpasswd: str
+    access: str
+    signing_key: str
+    expiration_seconds: float = 300.0
+    refresh_expiration_seconds: float = 30 * 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenAuth:
+    """``auth.token``: Bearer tokens from a token service, as the reference verifies them."""
+
+    realm: str
+    service: str
+    issuer: str
+    rootcertbundle: str | None = None
+    jwks: str | None = None
+    signing_algorithms: tuple[str, ...] = ()
+    autoredirect: bool = False
+    autoredirect_path: str = "/auth/token"
+    builtin: BuiltinTokenService | None = None
+
+
+AuthSettings = HtpasswdAuth | TokenAuth
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +278,63 @@ def _auth_settings(tree: dict[str, Any]) -> AuthSettings | None:
     if not isinstance(options, dict):
         raise ConfigError(f"auth.{kind}: must be a mapping")
     options = {str(key).lower(): value for key, value in options.items()}
-    for required in ("realm", "path"):
-        if not isinstance(options.get(required), str) or not options[required]:
-            raise ConfigError(f"auth.htpasswd.{required}: a non-empty string is required")
-    return HtpasswdAuth(realm=options["realm"], path=options["path"])
+    if kind == "htpasswd":
+        return HtpasswdAuth(
+            realm=_text(options, "auth.htpasswd", "realm"), path=_text(options, "auth.htpasswd", "path")
+        )
+    return _token_auth(options)
+
+
+def _text(options: dict[str, Any], section: str, key: str, required: bool = True) -> str:
+    value = options.get(key)
+    if value in (None, "") and not required:
+        return ""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{section}.{key}: a non-empty string is required")
+    return value
+
+
+def _token_auth(options: dict[str, Any]) -> TokenAuth:
+    section = "auth.token"
+    builtin_options = options.get("builtin")
+    builtin = None
+    if builtin_options not in (None, "", {}):
+        if not isinstance(builtin_options, dict):
+            raise ConfigError(f"{section}.builtin: must be a mapping")
+        builtin_options = {str(key).lower(): value for key, value in builtin_options.items()}
+        where = f"{section}.builtin"
+        builtin = BuiltinTokenService(
+            htpasswd=_text(builtin_options, where, "htpasswd"),
+            access=_text(builtin_options, where, "access"),
+            signing_key=_text(builtin_options, where, "signingkey"),
+            expiration_seconds=parse_duration(builtin_options.get("expiration", "5m"), f"{where}.expiration"),
+            refresh_expiration_seconds=parse_duration(
+                builtin_options.get("refreshexpiration", "720h"), f"{where}.refreshexpiration"
+            ),
+        )
+    rootcertbundle = _text(options, section, "rootcertbundle", required=False) or None
+    jwks = _text(options, section, "jwks", required=False) or None
+    if builtin is None and rootcertbundle is None and jwks is None:
+        raise ConfigError(
+            f"{section}: token auth requires at least one token signing key (rootcertbundle or jwks)"
+        )
+    algorithms = options.get("signingalgorithms") or []
+    if not isinstance(algorithms, list) or not all(isinstance(item, str) for item in algorithms):
+        raise ConfigError(f"{section}.signingalgorithms: must be a list of signing algorithms")
+    autoredirect = options.get("autoredirect", False)
+    if not isinstance(autoredirect, bool):
+        raise ConfigError(f"{section}.autoredirect: must be true or false")
+    return TokenAuth(
+        realm=_text(options, section, "realm"),
+        service=_text(options, section, "service"),
+        issuer=_text(options, section, "issuer"),
+        rootcertbundle=rootcertbundle,
+        jwks=jwks,
+        signing_algorithms=tuple(algorithms),
+        autoredirect=autoredirect,
+        autoredirect_path=_text(options, section, "autoredirectpath", required=False) or "/auth/token",
+        builtin=builtin,
+    )
 
 
 def _select_storage_driver(storage: dict[str, Any], driver: str) -> None:

@@ -22,7 +22,7 @@ from dockyard import metrics as metrics_module
 from dockyard.api.access_log import LOGGER, AccessLogger
 from dockyard.api.app import create_app
 from dockyard.api.debug import create_debug_app
-from dockyard.auth.access import AccessController
+from dockyard.auth.controllers import AuthSetup
 from dockyard.config import Settings
 from dockyard.metrics import Metrics
 from dockyard.registry.collector import Lease
@@ -76,7 +76,7 @@ async def _start(runner: web.AppRunner, addr: str, **options: Any) -> None:
 async def serve_process(
     settings: Settings,
     make_registry: RegistryMaker,
-    access: AccessController | None,
+    auth: AuthSetup | None,
     index: int,
     reuse_port: bool,
     lease_id: str | None = None,
@@ -87,7 +87,7 @@ async def serve_process(
     registry = make_registry(settings, metrics)
     checks = settings.storage_health
     health = registry.storage_health(checks.interval_seconds, checks.threshold) if checks.enabled else None
-    app = create_app(settings, registry, access, metrics, health)
+    app = create_app(settings, registry, auth, metrics, health)
     runners = [
         web.AppRunner(
             app,
@@ -146,7 +146,7 @@ async def _announce(settings: Settings, make_registry: RegistryMaker) -> str:
 
 
 def run(
-    settings: Settings, workers: int, make_registry: RegistryMaker, access: AccessController | None = None
+    settings: Settings, workers: int, make_registry: RegistryMaker, auth: AuthSetup | None = None
 ) -> int:
     """Serve with ``workers`` processes (one: in this process); returns the exit code."""
     with contextlib.suppress(ImportError):
@@ -168,7 +168,7 @@ def run(
 
     def work(index: int) -> None:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_process(settings, make_registry, access, index, workers > 1, lease_id))
+            asyncio.run(serve_process(settings, make_registry, auth, index, workers > 1, lease_id))
 
     if workers == 1:
         work(0)

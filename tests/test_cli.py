@@ -82,3 +82,14 @@ def test_serve_without_config_uses_a_local_folder_and_prints_where(tmp_path: Pat
     assert f"listening on http://127.0.0.1:{port}" in output
     assert "storage root: ./registry-data" in output
     assert (tmp_path / "registry-data/docker/registry/v2/repositories/first/_uploads").is_dir()
+
+
+def test_token_auth_without_a_readable_bundle_is_refused_at_start(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "version: 0.1\nstorage: {filesystem: {rootdirectory: /tmp/x}}\n"
+        f"auth: {{token: {{realm: r, service: s, issuer: i, rootcertbundle: {tmp_path / 'absent.pem'}}}}}\n"
+    )
+    result = _dockyard("serve", str(config))
+    assert result.returncode == 2
+    assert "auth.token" in result.stderr and "cannot read root certificate bundle" in result.stderr

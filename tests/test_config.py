@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.config import ConfigError, HtpasswdAuth, load_settings, parse_duration
+from dockyard.config import (
+    BuiltinTokenService,
+    ConfigError,
+    HtpasswdAuth,
+    TokenAuth,
+    load_settings,
+    parse_duration,
+)
 
 REFERENCE_STYLE = """\
 version: 0.1
@@ -252,3 +259,45 @@ def test_garbage_collection_keys(tmp_path: Path) -> None:
     assert (gc.enabled, gc.interval_seconds, gc.grace_seconds, gc.delete_untagged, gc.dry_run) == (
         True, 0, 300, True, True,
     )  # fmt: skip
+
+
+def test_token_auth_settings(tmp_path: Path) -> None:
+    text = (
+        "version: 0.1\nstorage: {filesystem: {}}\nauth:\n  token:\n    realm: https://auth/token\n"
+        "    service: reg\n    issuer: iss\n    rootcertbundle: /roots.pem\n    signingalgorithms: [ES256]\n"
+        "    autoredirect: true\n"
+    )
+    settings = load_settings(_write(tmp_path, text), environ={})
+    assert settings.auth == TokenAuth(
+        realm="https://auth/token",
+        service="reg",
+        issuer="iss",
+        rootcertbundle="/roots.pem",
+        signing_algorithms=("ES256",),
+        autoredirect=True,
+    )
+    builtin = text.replace(
+        "    rootcertbundle: /roots.pem\n",
+        "    builtin: {htpasswd: /h, access: /a, signingkey: /k, expiration: 1m}\n",
+    )
+    parsed = load_settings(_write(tmp_path, builtin), environ={}).auth
+    assert isinstance(parsed, TokenAuth) and parsed.rootcertbundle is None
+    assert parsed.builtin == BuiltinTokenService(
+        htpasswd="/h", access="/a", signing_key="/k", expiration_seconds=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ("{realm: r, service: s, issuer: i}", "at least one token signing key"),
+        ("{realm: r, service: s, rootcertbundle: /x}", "auth.token.issuer"),
+        ("{realm: r, service: s, issuer: i, jwks: /j, signingalgorithms: ES256}", "signingalgorithms"),
+        ("{realm: r, service: s, issuer: i, jwks: /j, autoredirect: maybe}", "autoredirect"),
+        ("{realm: r, service: s, issuer: i, builtin: {htpasswd: /h, access: /a}}", "builtin.signingkey"),
+    ],
+)
+def test_token_auth_mistakes_are_refused(tmp_path: Path, options: str, named: str) -> None:
+    text = f"version: 0.1\nstorage: {{filesystem: {{}}}}\nauth:\n  token: {options}\n"
+    with pytest.raises(ConfigError, match=named):
+        load_settings(_write(tmp_path, text), environ={})

@@ -14,7 +14,8 @@ from dockyard.api.errors import ErrorAnswer, error_response
 from dockyard.api.listings import catalog
 from dockyard.api.observe import metrics_middleware, request_id_middleware
 from dockyard.api.routes import dispatch
-from dockyard.auth.access import AccessController
+from dockyard.api.token_service import add_token_routes
+from dockyard.auth.controllers import AuthSetup
 from dockyard.config import Settings
 from dockyard.metrics import Metrics
 from dockyard.registry.errors import ErrorCode, RegistryError
@@ -87,19 +88,19 @@ def health_gate(health: StorageHealth) -> Middleware:
 def create_app(
     settings: Settings,
     registry: Registry,
-    access: AccessController | None = None,
+    auth: AuthSetup | None = None,
     metrics: Metrics | None = None,
     health: StorageHealth | None = None,
 ) -> web.Application:
-    """The registry's application; with ``access``, every ``/v2/`` request is authorised first."""
+    """The registry's application; with ``auth``, every ``/v2/`` request is authorised first."""
     middlewares: list[Middleware] = [request_id_middleware]
     if metrics is not None:
         middlewares.append(metrics_middleware(metrics))
     if health is not None:
         middlewares.append(health_gate(health))
     middlewares.append(errors_middleware)
-    if access is not None:
-        middlewares.append(auth_middleware(access, settings.prefix))
+    if auth is not None:
+        middlewares.append(auth_middleware(auth.controller, settings.prefix))
     if settings.read_only:
         middlewares.append(read_only_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=4 << 20)
@@ -111,6 +112,9 @@ def create_app(
     app.router.add_route("GET", f"{prefix}/v2/_catalog", catalog, name="catalog")
     app.router.add_route("*", prefix + "/v2/{path:.+}", dispatch)
     app.router.add_route("POST", f"{prefix}/dockyard/gc", garbage_collect)
+    if auth is not None and auth.token_service is not None:
+        service = auth.token_service
+        add_token_routes(app, service.path, service.issuer, service.realm)
 
     extra_headers = settings.headers
 

@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from pathlib import Path
-from typing import Any
 
-import bcrypt
 import pytest
 import requests
 
 from tests.conftest import RegistryFactory
+from tests.support.auth import HTPASSWD_REALM as REALM
+from tests.support.auth import htpasswd_config, htpasswd_line
 from tests.support.servers import KINDS, Kind, RegistryServer
+from tests.support.tokens import ISSUER, SERVICE, TokenMaker, certify
 
-from ._http import Api, assert_status, oci_image
-
-REALM = "dockyard test realm"
-
-
-def htpasswd_line(user: str, password: str) -> str:
-    return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()}\n"
-
-
-def htpasswd_config(path: Path) -> dict[str, Any]:
-    return {"auth": {"htpasswd": {"realm": REALM, "path": str(path)}}}
+from ._http import OCI_MANIFEST, Api, assert_status, oci_image
 
 
 @pytest.fixture(params=KINDS)
@@ -113,3 +106,110 @@ def test_a_user_removed_from_the_file_is_refused_without_restart(
     os.replace(replacement, path)
     assert_challenged(requests.get(f"{secured.url}/v2/", auth=("bob", "builder"), timeout=30), None)
     assert requests.get(f"{secured.url}/v2/", auth=("alice", "wonderland"), timeout=30).status_code == 200
+
+
+# -- auth.token: bearer tokens from a token server the test plays -----------------------------------------
+TOKEN_REALM = "https://auth.example.test/token"
+
+
+@pytest.fixture(params=KINDS)
+def token_secured(
+    request: pytest.FixtureRequest, registry_factory: RegistryFactory, tmp_path: Path
+) -> tuple[RegistryServer, TokenMaker]:
+    kind: Kind = request.param
+    maker = TokenMaker.create()
+    bundle = maker.write_bundle(tmp_path / "token-roots.pem")
+    token = {"realm": TOKEN_REALM, "service": SERVICE, "issuer": ISSUER, "rootcertbundle": str(bundle)}
+    return registry_factory(kind, extra_config={"auth": {"token": token}}), maker
+
+
+def bearer_challenge(resp: requests.Response) -> dict[str, str]:
+    """The parameters of a Bearer challenge (scope actions sorted: the reference's order is random)."""
+    assert resp.status_code == 401, resp.text
+    header = resp.headers["WWW-Authenticate"]
+    assert header.startswith("Bearer "), header
+    params = dict(re.findall(r'(\w+)="([^"]*)"', header))
+    if "scope" in params:
+        params["scope"] = " ".join(
+            sorted(
+                f"{kind}:{name}:{','.join(sorted(actions.split(',')))}"
+                for kind, name, actions in (s.rsplit(":", 2) for s in params["scope"].split())
+            )
+        )
+    (error,) = json.loads(resp.content)["errors"]
+    assert error["code"] == "UNAUTHORIZED"
+    return params
+
+
+def with_token(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_token_challenges_name_realm_service_and_scope(
+    token_secured: tuple[RegistryServer, TokenMaker],
+) -> None:
+    server, _ = token_secured
+    base = {"realm": TOKEN_REALM, "service": SERVICE}
+    assert bearer_challenge(requests.get(f"{server.url}/v2/", timeout=30)) == base
+    assert bearer_challenge(requests.get(f"{server.url}/v2/team/app/tags/list", timeout=30)) == {
+        **base,
+        "scope": "repository:team/app:pull",
+    }
+    put = requests.put(f"{server.url}/v2/team/app/manifests/v1", data=b"{}", timeout=30)
+    assert bearer_challenge(put) == {**base, "scope": "repository:team/app:pull,push"}
+    assert bearer_challenge(requests.get(f"{server.url}/v2/_catalog", timeout=30)) == {
+        **base,
+        "scope": "registry:catalog:*",
+    }
+    basic = requests.get(f"{server.url}/v2/team/app/tags/list", auth=("alice", "x"), timeout=30)
+    assert "error" not in bearer_challenge(basic)
+
+
+def test_tokens_grant_what_their_access_claim_says(token_secured: tuple[RegistryServer, TokenMaker]) -> None:
+    server, maker = token_secured
+    api = Api(server.url)
+    api.session.headers.update(with_token(maker.token([("repository", "team/app", ["pull", "push"])])))
+    image = oci_image()
+    assert_status(image.push(api, "team/app", "v1"), 201)
+
+    reader = with_token(maker.token([("repository", "team/app", ["pull"])]))
+    got = requests.get(
+        f"{server.url}/v2/team/app/manifests/v1", headers={**reader, "Accept": OCI_MANIFEST}, timeout=30
+    )
+    assert got.status_code == 200 and got.content == image.manifest
+    refused = requests.put(f"{server.url}/v2/team/app/manifests/v2", headers=reader, data=b"{}", timeout=30)
+    assert bearer_challenge(refused)["error"] == "insufficient_scope"
+    assert bearer_challenge(refused)["scope"] == "repository:team/app:pull,push"
+
+    elsewhere = with_token(maker.token([("repository", "team/other", ["pull", "push"])]))
+    other = requests.get(f"{server.url}/v2/team/app/manifests/v1", headers=elsewhere, timeout=30)
+    assert bearer_challenge(other)["error"] == "insufficient_scope"
+
+    everything = with_token(maker.token([("repository", "team/app", ["*"]), ("registry", "catalog", ["*"])]))
+    assert requests.get(f"{server.url}/v2/team/app/tags/list", headers=everything, timeout=30).json() == {
+        "name": "team/app",
+        "tags": ["v1"],
+    }
+    catalog = requests.get(f"{server.url}/v2/_catalog", headers=everything, timeout=30)
+    assert catalog.json() == {"repositories": ["team/app"]}
+
+
+def test_untrusted_expired_and_misaddressed_tokens_are_invalid(
+    token_secured: tuple[RegistryServer, TokenMaker],
+) -> None:
+    server, maker = token_secured
+    access = [("repository", "team/app", ["pull"])]
+    stranger_root = certify("stranger root", ca=True)
+    stranger = certify("stranger signer", stranger_root)
+    for token in (
+        maker.token(access, lifetime=-180),  # expired three minutes ago (beyond the 60 s leeway)
+        maker.token(access, nbf=int(time.time()) + 600),
+        maker.token(access, aud="another-registry"),
+        maker.token(access, iss="another-issuer"),
+        maker.token(access, signer=stranger, chain=[stranger, stranger_root]),
+        maker.token(access, chain=[maker.leaf]),  # the intermediate is missing
+        maker.token(access)[:-4] + "AAAA",  # signature damaged
+        "not-a-token",
+    ):
+        resp = requests.get(f"{server.url}/v2/team/app/tags/list", headers=with_token(token), timeout=30)
+        assert bearer_challenge(resp)["error"] == "invalid_token", token
