@@ -25,6 +25,7 @@ from dockyard.storage.drivers.base import StorageDriver
 from dockyard.storage.drivers.filesystem import FilesystemDriver
 from dockyard.storage.drivers.instrumented import InstrumentedDriver
 from dockyard.storage.drivers.memory import MemoryDriver
+from dockyard.tls import server_context
 
 log = logging.getLogger("dockyard")
 
@@ -107,6 +108,7 @@ def serve(config: str | None, workers: int | None = None) -> int:
     try:
         settings = load_settings(config)
         auth = build_auth(settings.auth)
+        server_context(settings)  # unusable certificates stop the server here, not in a worker
     except ConfigError as exc:
         print(f"dockyard: configuration error: {exc}", file=sys.stderr)
         return 2

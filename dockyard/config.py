@@ -29,7 +29,6 @@ _REFUSED = {
     "auth.silly": "silly auth is a test fixture of the reference, not an access control",
     "proxy": "pull-through cache mode is not implemented",
     "middleware": "storage/registry middleware is not implemented",
-    "http.tls.clientcas": "mutual TLS is not implemented yet; refusing to serve without client verification",
     "http.tls.letsencrypt": "Let's Encrypt certificates are not implemented",
 }
 _STORAGE_DRIVERS = {"filesystem", "inmemory", "s3"}
@@ -84,6 +83,7 @@ _KNOWN = {
     "http.tls.certificate",
     "http.tls.key",
     "http.tls.minimumtls",
+    "http.tls.clientcas",
     "auth.htpasswd.realm",
     "auth.htpasswd.path",
     "auth.token.realm",
@@ -204,6 +204,7 @@ class Settings:
     prometheus_enabled: bool = False
     prometheus_path: str = "/metrics"
     storage_health: StorageHealth = field(default_factory=StorageHealth)
+    tls_client_cas: tuple[str, ...] = ()
     log_level: str = "info"
     log_formatter: str = "text"
     log_fields: dict[str, str] = field(default_factory=dict)
@@ -455,6 +456,12 @@ def redis_options(tree: Mapping[str, Any]) -> RedisOptions | None:
     )
 
 
+def _client_cas(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError("http.tls.clientcas: must be a list of CA certificate files")
+    return tuple(value)
+
+
 def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     tree: dict[str, Any] = {}
@@ -595,6 +602,7 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
         prometheus_enabled=bool(get("http.debug.prometheus.enabled", False)),
         prometheus_path=prometheus_path,
         storage_health=health,
+        tls_client_cas=_client_cas(get("http.tls.clientcas", [])),
         log_level=level,
         log_formatter=formatter,
         log_fields=log_fields,

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,6 +26,7 @@ from dockyard.config import Settings
 from dockyard.metrics import Metrics
 from dockyard.registry.collector import Lease
 from dockyard.registry.service import Registry
+from dockyard.tls import server_context
 from dockyard.workers import supervise
 
 RegistryMaker = Callable[[Settings, Metrics | None], Registry]
@@ -43,23 +43,6 @@ def _split_addr(addr: str) -> tuple[str | None, int]:
     host, _, port = addr.rpartition(":")
     host = host.strip("[]")
     return (host or None), int(port)
-
-
-def _tls_context(settings: Settings) -> ssl.SSLContext | None:
-    if not settings.tls_certificate:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_certificate, settings.tls_key)
-    minimum = {
-        "tls1.0": ssl.TLSVersion.TLSv1,
-        "tls1.1": ssl.TLSVersion.TLSv1_1,
-        "tls1.2": ssl.TLSVersion.TLSv1_2,
-        "tls1.3": ssl.TLSVersion.TLSv1_3,
-    }
-    context.minimum_version = minimum.get(
-        str(settings.tls_minimum or "tls1.2").lower(), ssl.TLSVersion.TLSv1_2
-    )
-    return context
 
 
 def metrics_wanted(settings: Settings) -> bool:
@@ -96,7 +79,7 @@ async def serve_process(
             read_bufsize=_READ_BUFFER,
         )
     ]
-    await _start(runners[0], settings.addr, ssl_context=_tls_context(settings), reuse_port=reuse_port)
+    await _start(runners[0], settings.addr, ssl_context=server_context(settings), reuse_port=reuse_port)
     if index == 0 and settings.debug_addr is not None:
         runners.append(web.AppRunner(create_debug_app(settings, metrics, health), access_log=None))
         await _start(runners[1], settings.debug_addr)

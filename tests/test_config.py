@@ -119,7 +119,7 @@ def test_inmemory_driver(tmp_path: Path) -> None:
         ("version: 0.1\nstorage: {filesystem: {}}\nredis: {db: 1}\n", "redis.addr"),
         ("version: 0.1\nstorage: {filesystem: {}}\nproxy: {remoteurl: https://x}\n", "proxy.remoteurl"),
         (
-            "version: 0.1\nstorage: {filesystem: {}}\nhttp: {tls: {clientcas: [/ca.pem]}}\n",
+            "version: 0.1\nstorage: {filesystem: {}}\nhttp: {tls: {clientcas: /ca.pem}}\n",
             "http.tls.clientcas",
         ),
         ("version: 0.1\nstorage: {filesystem: {}, inmemory: {}}\n", "storage"),

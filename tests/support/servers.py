@@ -138,6 +138,9 @@ class RegistryServer:
         self.config_path = self.workdir / "config.yml"
         self.log_path = self.workdir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
+        #: with TLS: the CA file that verifies the server, and the client certificate and key for mTLS
+        self.ca_file: str | None = None
+        self.client_cert: tuple[str, str] | None = None
         self.write_config()
 
     # -- addresses -----------------------------------------------------------------------------------
@@ -147,9 +150,14 @@ class RegistryServer:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def scheme(self) -> str:
+        """``https`` when the config has ``http.tls.certificate``, else ``http``."""
+        return "https" if self.config.get("http", {}).get("tls", {}).get("certificate") else "http"
+
+    @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}"
+        """``http://127.0.0.1:PORT`` (``https://`` with TLS)."""
+        return f"{self.scheme}://{self.host}"
 
     @property
     def v2(self) -> Path:
@@ -194,7 +202,9 @@ class RegistryServer:
                 )
             try:
                 prefix = str(self.config.get("http", {}).get("prefix", "")).rstrip("/")
-                response = requests.get(f"{self.url}{prefix}/v2/", timeout=2)
+                response = requests.get(
+                    f"{self.url}{prefix}/v2/", timeout=2, verify=self.ca_file or True, cert=self.client_cert
+                )
                 if response.status_code == 200 or (self.requires_auth and response.status_code == 401):
                     return self
                 last_error = f"GET /v2/ answered {response.status_code}"
