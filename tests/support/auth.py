@@ -81,7 +81,11 @@ def builtin_token_config(
 
 def start_builtin(factory: RegistryFactory, workdir: Path, access: str = ACCESS) -> RegistryServer:
     """A started dockyard serving its own tokens (realm on itself), files under ``workdir``."""
-    server = factory("dockyard", start=False)
+    return serve_builtin(factory("dockyard", start=False), workdir, access)
+
+
+def serve_builtin(server: RegistryServer, workdir: Path, access: str = ACCESS) -> RegistryServer:
+    """Start ``server`` (not started yet) with the built-in token service configured."""
     server.config = deep_merge(server.config, builtin_token_config(workdir, server.url, access=access))
     server.write_config()
     return server.start()
