@@ -91,12 +91,24 @@ async def _discard(registry: Registry, state: UploadState) -> None:
         await registry.uploads.cancel(state)
 
 
-async def _resume(request: web.Request, name: str, upload_id: str) -> UploadState:
-    return await registry_of(request).uploads.resume(name, upload_id, request.query.get("_state"))
+async def _resume(request: web.Request, name: str, upload_id: str, allow_stale: bool = False) -> UploadState:
+    """The upload's state; a stale ``_state`` answers 416 with the ``Range`` the upload really has (a status
+    query answers where the upload stands instead, as the OCI conformance suite wants)."""
+    state_token = request.query.get("_state")
+    try:
+        return await registry_of(request).uploads.resume(
+            name, upload_id, state_token, allow_stale=allow_stale
+        )
+    except RegistryError as error:
+        if error.code is not ErrorCode.RANGE_INVALID:
+            raise
+        response = error_response(error)
+        response.headers["Range"] = f"0-{max(error.detail['offset'] - 1, 0)}"
+        raise ErrorAnswer(response) from error
 
 
 async def upload_status(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
-    response = _in_progress(request, await _resume(request, name, upload_id))
+    response = _in_progress(request, await _resume(request, name, upload_id, allow_stale=True))
     response.set_status(204)
     return response
 

@@ -118,11 +118,14 @@ class UploadManager:
         await self._layout.create_upload(name, upload_id, started_at)
         return UploadState(name, upload_id, 0, started_at)
 
-    async def resume(self, name: str, upload_id: str, token: str | None) -> UploadState:
-        """The upload's current state; a token that was tampered with is refused."""
+    async def resume(
+        self, name: str, upload_id: str, token: str | None, *, allow_stale: bool = False
+    ) -> UploadState:
+        """The upload's current state; a token that was tampered with is refused, and so is one that says
+        another offset than the stored one (replayed or stale) unless ``allow_stale`` (a status query)."""
         if not UPLOAD_ID_RE.match(upload_id):
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail="invalid upload id")
-        claimed_start: datetime | None = None
+        claimed: UploadState | None = None
         if token:
             try:
                 claimed = self._signer.unpack(token)
@@ -130,13 +133,14 @@ class UploadManager:
                 raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail=str(exc)) from exc
             if claimed.name != name or claimed.upload_id != upload_id:
                 raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail="upload state does not match URL")
-            claimed_start = claimed.started_at
         stored_start, size = await asyncio.gather(  # two round trips at once on S3
             self._layout.upload_started_at(name, upload_id), self._layout.upload_size(name, upload_id)
         )
         if size is None or stored_start is None:
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id})
-        return UploadState(name, upload_id, size, claimed_start or stored_start)
+        if claimed is not None and claimed.offset != size and not allow_stale:
+            raise RegistryError(ErrorCode.RANGE_INVALID, detail={"offset": size, "claimed": claimed.offset})
+        return UploadState(name, upload_id, size, claimed.started_at if claimed else stored_start)
 
     async def append(
         self, state: UploadState, chunks: AsyncIterator[bytes], start: int | None
