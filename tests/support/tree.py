@@ -43,12 +43,14 @@ class Repository:
     revisions: set[str] = field(default_factory=set)
     tags: dict[str, str] = field(default_factory=dict)  # tag -> current digest
     tag_index: dict[str, set[str]] = field(default_factory=dict)  # tag -> digests in tags/<tag>/index
+    half_written_tags: set[str] = field(default_factory=set)  # index link written, current/link not yet
     has_uploads_dir: bool = False
 
 
 @dataclass
 class Tree:
     blobs: set[str] = field(default_factory=set)
+    empty_blob_dirs: set[str] = field(default_factory=set)  # a blob folder made, its data not moved in yet
     repositories: dict[str, Repository] = field(default_factory=dict)
 
 
@@ -66,7 +68,7 @@ def link_dirs(base: Path) -> dict[str, Path]:
     return out
 
 
-def read_tree(v2: Path, *, dangling_layer_links: bool = False) -> Tree:
+def read_tree(v2: Path, *, dangling_layer_links: bool = False, crash_leftovers: bool = False) -> Tree:
     """Parse a storage tree, checking as it goes that:
 
     * every blob is ``blobs/sha256/<2 hex>/<64 hex>/data`` and its bytes hash to its path;
@@ -75,7 +77,10 @@ def read_tree(v2: Path, *, dangling_layer_links: bool = False) -> Tree:
     * each tag's ``current/link`` names a revision of the repository that is also in the tag's index.
 
     ``dangling_layer_links`` allows ``_layers`` links to blobs that are gone, as the reference's
-    garbage-collect leaves them.
+    garbage-collect leaves them. ``crash_leftovers`` allows what a crash between two steps leaves, as
+    with the reference: an empty blob folder (made, its data not yet moved in; in ``Tree.empty_blob_dirs``)
+    and a tag folder whose index link was written but not yet its ``current/link``
+    (in ``Repository.half_written_tags``).
     """
     tree = Tree()
     blobs_dir = v2 / "blobs" / "sha256"
@@ -85,6 +90,9 @@ def read_tree(v2: Path, *, dangling_layer_links: bool = False) -> Tree:
         for blob in sorted(prefix.iterdir()):
             assert HEX.fullmatch(blob.name) and blob.name[:2] == prefix.name, f"unexpected {blob}"
             entries = sorted(p.name for p in blob.iterdir())
+            if crash_leftovers and not entries:
+                tree.empty_blob_dirs.add(f"sha256:{blob.name}")
+                continue
             assert entries == ["data"], f"{blob} holds {entries}, expected only data"
             digest = hashlib.sha256()
             with (blob / "data").open("rb") as fh:
@@ -111,8 +119,13 @@ def read_tree(v2: Path, *, dangling_layer_links: bool = False) -> Tree:
             repo.revisions.add(digest)
         tags_dir = manifests_dir / "tags"
         for tag_dir in sorted(tags_dir.iterdir()) if tags_dir.is_dir() else []:
-            current = read_link(tag_dir / "current" / "link")
             index = link_dirs(tag_dir / "index")
+            if crash_leftovers and not (tag_dir / "current" / "link").exists():
+                for digest, link in index.items():
+                    assert read_link(link) == digest, f"{link} does not name its own directory"
+                repo.half_written_tags.add(tag_dir.name)
+                continue
+            current = read_link(tag_dir / "current" / "link")
             for digest, link in index.items():
                 assert read_link(link) == digest, f"{link} does not name its own directory"
             assert current in index, f"tag {tag_dir.name}: current {current} not in its index {set(index)}"
