@@ -9,11 +9,13 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import RegistryFactory
-from tests.support.servers import RegistryServer
+from tests.e2e.test_cross_server_upload import observed, upload_reads
+from tests.support.servers import RegistryServer, deep_merge
 
 
 def _children(pid: int) -> list[int]:
@@ -76,9 +78,11 @@ def _connection_to(server: RegistryServer, workers: list[int], pid: int) -> http
     raise AssertionError(f"no connection landed on worker {pid}")
 
 
-@pytest.fixture
-def two_workers(registry_factory: RegistryFactory) -> tuple[RegistryServer, list[int]]:
-    server = registry_factory("dockyard", extra_config={"http": {"workers": 2}})
+def _start_two_workers(
+    registry_factory: RegistryFactory, extra_config: dict[str, Any] | None = None
+) -> tuple[RegistryServer, list[int]]:
+    config = deep_merge(extra_config or {}, {"http": {"workers": 2}})
+    server = registry_factory("dockyard", extra_config=config)
     assert server.process is not None
     workers = _children(server.process.pid)
     assert len(workers) == 2
@@ -88,6 +92,11 @@ def two_workers(registry_factory: RegistryFactory) -> tuple[RegistryServer, list
         assert time.monotonic() < deadline, "a worker never listened"
         time.sleep(0.05)
     return server, workers
+
+
+@pytest.fixture
+def two_workers(registry_factory: RegistryFactory) -> tuple[RegistryServer, list[int]]:
+    return _start_two_workers(registry_factory)
 
 
 def test_two_processes_listen_and_answer_on_one_port(two_workers: tuple[RegistryServer, list[int]]) -> None:
@@ -127,4 +136,43 @@ def test_upload_moving_between_workers_completes(two_workers: tuple[RegistryServ
     response.read()
     assert response.status == 201
     first.request("GET", f"/v2/moving/blobs/{digest}")
+    assert first.getresponse().read() == data
+
+
+def _request(
+    conn: http.client.HTTPConnection, method: str, url: str, body: bytes = b"", **headers: str
+) -> http.client.HTTPResponse:
+    conn.request(method, url, body=body, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    return response
+
+
+@pytest.mark.parametrize("saved_states", [True, False])
+def test_a_commit_on_another_worker_reads_nothing_back(
+    registry_factory: RegistryFactory, saved_states: bool
+) -> None:
+    """Chunks on both workers, the PUT on the one that did not take the last chunk: it continues the saved
+    hash state and reads no byte of the upload. Without the saved states (removed before the PUT) it hashes
+    the upload from storage, which the same counter shows."""
+    server, workers = _start_two_workers(registry_factory, observed("dockyard"))
+    first, second = (_connection_to(server, workers, pid) for pid in workers)
+    data = os.urandom(3 << 20)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    response = _request(first, "POST", "/v2/crossing/blobs/uploads/")
+    location, upload_id = response.headers["Location"], response.headers["Docker-Upload-UUID"]
+    for conn, start, end in ((second, 0, 1 << 20), (first, 1 << 20, len(data))):
+        response = _request(
+            conn, "PATCH", location, data[start:end], **{"Content-Range": f"{start}-{end - 1}"}
+        )
+        assert response.status == 202, response.status
+        location = response.headers["Location"]
+    if not saved_states:
+        uploads = server.v2 / "repositories/crossing/_uploads"
+        for saved in (uploads / upload_id / "hashstates/sha256").iterdir():
+            saved.unlink()
+    assert upload_reads(server, upload_id) == 0
+    assert _request(second, "PUT", f"{location}&digest={digest}").status == 201
+    assert upload_reads(server, upload_id) == (0 if saved_states else 1)
+    first.request("GET", f"/v2/crossing/blobs/{digest}")
     assert first.getresponse().read() == data

@@ -77,7 +77,7 @@ async def start_upload(request: web.Request, name: str) -> web.StreamResponse:
         digest = parse_digest(query["digest"])
         state = await registry.uploads.start(name)
         try:
-            state = await registry.uploads.append(state, _body(request), None)
+            state = await registry.uploads.append(state, _body(request), None, save_hash_state=False)
             await registry.uploads.commit(state, digest)
         except BaseException:
             await _discard(registry, state)
@@ -113,10 +113,13 @@ async def upload_status(request: web.Request, name: str, upload_id: str) -> web.
     return response
 
 
-async def _append(request: web.Request, state: UploadState) -> UploadState:
-    """Append the request body; a chunk at the wrong offset is told where the upload stands."""
+async def _append(request: web.Request, state: UploadState, *, last: bool = False) -> UploadState:
+    """Append the request body; a chunk at the wrong offset is told where the upload stands. Before the
+    ``last`` chunk (a commit follows) no hash state is saved."""
     try:
-        return await registry_of(request).uploads.append(state, _body(request), _chunk_start(request))
+        return await registry_of(request).uploads.append(
+            state, _body(request), _chunk_start(request), save_hash_state=not last
+        )
     except RegistryError as error:
         if error.code is not ErrorCode.RANGE_INVALID:
             raise
@@ -137,7 +140,7 @@ async def finish_upload(request: web.Request, name: str, upload_id: str) -> web.
     digest = parse_digest(request.query["digest"])
     state = await _resume(request, name, upload_id)
     if _has_body(request):
-        state = await _append(request, state)
+        state = await _append(request, state, last=True)
     await registry.uploads.commit(state, digest)
     return _created(request, name, str(digest))
 

@@ -1,14 +1,17 @@
 """Upload sessions: bytes stream into ``_uploads/<id>/data``, are hashed once, and become a blob on commit.
 
 The session's state lives in storage plus the signed ``_state`` token, so any process sharing the
-storage and ``http.secret`` can continue it. A process keeps the running hash of the uploads it served
-last; when the next chunk lands elsewhere the hash is rebuilt from storage at commit.
+storage and ``http.secret`` can continue it. After each chunk the running SHA-256 is saved where and as the
+reference registry saves it (``hashstates/sha256/<offset>``, Go's binary format), so whichever process or
+reference node gets the next chunk or the commit carries on from it instead of reading the upload back.
+Only an upload without a usable saved state is hashed again from storage at commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import uuid
 from collections import OrderedDict, deque
@@ -18,29 +21,34 @@ from typing import Any
 
 from dockyard.grammar import Digest
 from dockyard.registry.errors import ErrorCode, RegistryError
+from dockyard.registry.resumable_sha256 import InvalidHashState, ResumableSha256
 from dockyard.registry.upload_state import InvalidUploadState, UploadState, UploadStateSigner
-from dockyard.storage.drivers.base import UploadWriter
+from dockyard.storage.drivers.base import StorageError, UploadWriter
 from dockyard.storage.layout import StorageLayout
+
+log = logging.getLogger(__name__)
 
 UPLOAD_ID_RE = re.compile(r"^[0-9a-fA-F-]{8,64}$")
 _BATCH = 4 << 20  # bytes handed to a worker thread at once: amortises the hop
 _IN_FLIGHT = 4  # batches being hashed or written while the next is read
 _HASHERS_KEPT = 512
+_SAVED = "sha256"  # the reference's canonical algorithm: the only one whose running state it saves
 
 
 class _RunningHashes:
-    """sha256 states of recent uploads, valid only while their offset equals the stored size."""
+    """sha256 states of the uploads this process served last, valid only while their offset equals the
+    stored size (they spare reading the saved state back)."""
 
     def __init__(self) -> None:
-        self._states: OrderedDict[str, tuple[int, hashlib._Hash]] = OrderedDict()
+        self._states: OrderedDict[str, tuple[int, ResumableSha256]] = OrderedDict()
 
-    def take(self, upload_id: str, offset: int) -> hashlib._Hash | None:
+    def take(self, upload_id: str, offset: int) -> ResumableSha256 | None:
         entry = self._states.pop(upload_id, None)
         if entry is None:
-            return hashlib.sha256() if offset == 0 else None
+            return ResumableSha256() if offset == 0 else None
         return entry[1] if entry[0] == offset else None
 
-    def keep(self, upload_id: str, offset: int, hasher: hashlib._Hash) -> None:
+    def keep(self, upload_id: str, offset: int, hasher: ResumableSha256) -> None:
         self._states[upload_id] = (offset, hasher)
         while len(self._states) > _HASHERS_KEPT:
             self._states.popitem(last=False)
@@ -60,9 +68,9 @@ async def _after(previous: asyncio.Future[None] | None, step: Coroutine[Any, Any
     await step
 
 
-async def _feed(chunks: AsyncIterator[bytes], writer: UploadWriter, hasher: hashlib._Hash | None) -> None:
+async def _feed(chunks: AsyncIterator[bytes], writer: UploadWriter, hasher: ResumableSha256 | None) -> None:
     """Read, hash and write at the same time: the event loop reads the socket into the next batch while
-    one thread hashes and another writes earlier batches (hashlib and file writes release the GIL), each
+    one thread hashes and another writes earlier batches (OpenSSL and file writes release the GIL), each
     stage in order. A batch is the list of chunks as they arrived: nothing is copied to join them. At most
     ``_IN_FLIGHT`` batches wait, which bounds the memory of one upload."""
     in_flight: deque[asyncio.Future[list[None]]] = deque()
@@ -98,7 +106,7 @@ async def _feed(chunks: AsyncIterator[bytes], writer: UploadWriter, hasher: hash
             await asyncio.gather(*in_flight, return_exceptions=True)
 
 
-def _hash_all(hasher: hashlib._Hash, chunks: list[bytes]) -> None:
+def _hash_all(hasher: ResumableSha256, chunks: list[bytes]) -> None:
     for chunk in chunks:
         hasher.update(chunk)
 
@@ -143,15 +151,23 @@ class UploadManager:
         return UploadState(name, upload_id, size, claimed.started_at if claimed else stored_start)
 
     async def append(
-        self, state: UploadState, chunks: AsyncIterator[bytes], start: int | None
+        self,
+        state: UploadState,
+        chunks: AsyncIterator[bytes],
+        start: int | None,
+        *,
+        save_hash_state: bool = True,
     ) -> UploadState:
-        """Append a chunk; ``start`` (from Content-Range) must equal the bytes already received."""
+        """Append a chunk; ``start`` (from Content-Range) must equal the bytes already received. The running
+        hash is saved for whoever continues, unless the caller commits next (``save_hash_state=False``)."""
         if start is not None and start != state.offset:
             raise RegistryError(
                 ErrorCode.RANGE_INVALID,
                 detail=f"chunk starts at {start}, upload has {state.offset} bytes",
             )
         hasher = self._hashes.take(state.upload_id, state.offset)
+        if hasher is None:
+            hasher = await self._saved_hasher(state, exact=True)
         writer = await self._layout.upload_writer(state.name, state.upload_id)
         try:
             await _feed(chunks, writer, hasher)
@@ -159,23 +175,76 @@ class UploadManager:
             size = writer.size
             await writer.close()
         # reached only when every byte was both written and hashed
-        if hasher is not None:
+        if hasher is not None and hasher.length == size:
             self._hashes.keep(state.upload_id, size, hasher)
+            if save_hash_state:
+                await self._save_hasher(state.name, state.upload_id, hasher)
         return UploadState(state.name, state.upload_id, size, state.started_at)
+
+    async def _save_hasher(self, name: str, upload_id: str, hasher: ResumableSha256) -> None:
+        """Save the running hash as the reference does; without it a commit elsewhere reads the upload
+        back, so a failure is logged, not answered (the chunk itself is stored)."""
+        try:
+            await self._layout.write_hash_state(name, upload_id, _SAVED, hasher.length, hasher.to_go())
+        except StorageError as exc:
+            log.warning("could not save the hash state of upload %s at %d: %s", upload_id, hasher.length, exc)
+
+    async def _saved_hasher(self, state: UploadState, *, exact: bool) -> ResumableSha256 | None:
+        """The saved hash state at the upload's offset, or (unless ``exact``) the latest one below it.
+
+        A state that is no Go SHA-256 state, or whose length is not its offset, is skipped."""
+        offsets = await self._layout.hash_state_offsets(state.name, state.upload_id, _SAVED)
+        usable = [o for o in offsets if o == state.offset or (not exact and o < state.offset)]
+        for offset in reversed(usable):
+            saved = await self._layout.read_hash_state(state.name, state.upload_id, _SAVED, offset)
+            if saved is None:
+                continue
+            try:
+                hasher = ResumableSha256.from_go(saved)
+            except InvalidHashState as exc:
+                log.warning("upload %s: hash state at %d skipped: %s", state.upload_id, offset, exc)
+                continue
+            if hasher.length == offset:
+                return hasher
+            log.warning("upload %s: hash state at %d says %d bytes", state.upload_id, offset, hasher.length)
+        return None
+
+    async def _hash_rest(
+        self, state: UploadState, hasher: ResumableSha256 | hashlib._Hash, offset: int
+    ) -> str:
+        """Hash the sealed upload's bytes from ``offset`` (where ``hasher`` stands) to its end."""
+        async for chunk in self._layout.upload_reader(state.name, state.upload_id, offset):
+            await asyncio.to_thread(hasher.update, chunk)
+        return hasher.hexdigest()
+
+    async def _stored_digest(self, state: UploadState, algorithm: str) -> tuple[str, bool]:
+        """The digest of the upload's bytes, sealing them, and whether it came from a saved state: from
+        this process's running hash, else from the latest saved state (hashing only the bytes after it),
+        else by reading the whole upload back from storage."""
+        hasher = self._hashes.take(state.upload_id, state.offset) if algorithm == _SAVED else None
+        saved = None
+        if algorithm == _SAVED and hasher is None:
+            saved = await self._saved_hasher(state, exact=False)
+        await self._layout.seal_upload(state.name, state.upload_id)
+        if hasher is not None:
+            return hasher.hexdigest(), False
+        if saved is None:
+            return await self._hash_rest(state, hashlib.new(algorithm), 0), False
+        if saved.length == state.offset:
+            return saved.hexdigest(), True
+        return await self._hash_rest(state, saved, saved.length), True
 
     async def commit(self, state: UploadState, digest: Digest) -> None:
         """Verify the bytes against ``digest`` and publish them as a blob linked into the repository."""
-        hasher = self._hashes.take(state.upload_id, state.offset) if digest.algorithm == "sha256" else None
-        await self._layout.seal_upload(state.name, state.upload_id)
-        if hasher is None:
-            hasher = hashlib.new(digest.algorithm)
-            async for chunk in self._layout.upload_reader(state.name, state.upload_id):
-                await asyncio.to_thread(hasher.update, chunk)
-        actual = Digest(digest.algorithm, hasher.hexdigest())
-        if actual != digest:
+        hexdigest, from_saved = await self._stored_digest(state, digest.algorithm)
+        if hexdigest != digest.hex and from_saved:
+            # a state saved by another node may be damaged or wrong: the bytes themselves decide
+            hexdigest = await self._hash_rest(state, hashlib.new(digest.algorithm), 0)
+        if hexdigest != digest.hex:
             await self.cancel(state)
             raise RegistryError(
-                ErrorCode.DIGEST_INVALID, detail=f"upload has digest {actual}, client said {digest}"
+                ErrorCode.DIGEST_INVALID,
+                detail=f"upload has digest {digest.algorithm}:{hexdigest}, client said {digest}",
             )
         await self._layout.commit_upload(state.name, state.upload_id, digest)
         await self._layout.link_layer(state.name, digest, digest)

@@ -8,6 +8,7 @@
     /docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/current/link
     /docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
     /docker/registry/v2/repositories/<name>/_uploads/<uuid>/{data,startedat}
+    /docker/registry/v2/repositories/<name>/_uploads/<uuid>/hashstates/<alg>/<offset>
     /docker/registry/v2/repositories/<name>/_referrers/<alg>/<hex>/<alg>/<hex>/link   (dockyard only)
     /dockyard/gc.lock, /dockyard/leases/<id>        (dockyard only: coordination of garbage collection)
 
@@ -71,6 +72,10 @@ def _tag(name: str, tag: str) -> str:
 
 def _upload(name: str, upload_id: str) -> str:
     return f"{_repository(name)}/_uploads/{upload_id}"
+
+
+def _hash_states(name: str, upload_id: str, algorithm: str) -> str:
+    return f"{_upload(name, upload_id)}/hashstates/{algorithm}"
 
 
 def _referrers(name: str, subject: Digest) -> str:
@@ -320,8 +325,8 @@ class StorageLayout:
         writer = await self.driver.writer(f"{_upload(name, upload_id)}/data", append=True)
         await writer.commit()
 
-    def upload_reader(self, name: str, upload_id: str) -> AsyncIterator[bytes]:
-        return self.driver.reader(f"{_upload(name, upload_id)}/data")
+    def upload_reader(self, name: str, upload_id: str, offset: int = 0) -> AsyncIterator[bytes]:
+        return self.driver.reader(f"{_upload(name, upload_id)}/data", offset)
 
     async def commit_upload(self, name: str, upload_id: str, digest: Digest) -> None:
         """Move the upload's bytes into the blob store; an existing blob is kept as it is, made young."""
@@ -330,7 +335,29 @@ class StorageLayout:
         await self.touch_blob(digest)
 
     async def delete_upload(self, name: str, upload_id: str) -> bool:
+        """Remove the upload's folder: its data, ``startedat`` and saved hash states."""
         return await self._delete(_upload(name, upload_id))
+
+    async def hash_state_offsets(self, name: str, upload_id: str, algorithm: str) -> list[int]:
+        """The offsets at which the upload's running hash was saved, ascending (the reference writes
+        ``hashstates/<alg>/<offset>`` after each chunk; a name that is no decimal offset is skipped)."""
+        try:
+            children = await self.driver.list(_hash_states(name, upload_id, algorithm))
+        except PathNotFound:
+            return []
+        names = (child.rsplit("/", 1)[1] for child in children)
+        return sorted(int(entry) for entry in names if entry.isascii() and entry.isdigit())
+
+    async def read_hash_state(self, name: str, upload_id: str, algorithm: str, offset: int) -> bytes | None:
+        try:
+            return await self.driver.get_content(f"{_hash_states(name, upload_id, algorithm)}/{offset}")
+        except PathNotFound:
+            return None
+
+    async def write_hash_state(
+        self, name: str, upload_id: str, algorithm: str, offset: int, state: bytes
+    ) -> None:
+        await self.driver.put_content(f"{_hash_states(name, upload_id, algorithm)}/{offset}", state)
 
     async def uploads(self) -> AsyncIterator[tuple[str, str, datetime]]:
         """Every upload in progress, as (repository, id, start time).

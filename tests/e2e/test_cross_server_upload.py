@@ -5,15 +5,18 @@ to dockyard and to the reference, as they do between replicas of the reference."
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from tests.conftest import RegistryFactory
+from tests.e2e.test_metrics import scrape, total
 from tests.support.images import seeded_bytes
-from tests.support.servers import Kind, RegistryServer
+from tests.support.servers import Kind, RegistryServer, deep_merge, free_port
 from tests.support.tree import read_tree
 
 
@@ -90,6 +93,64 @@ def test_upload_moves_between_servers(
     for server in (a, b):
         gone = requests.get(f"{server.url}{location_path(on_b)}", timeout=30)
         assert gone.status_code == 404, (server.kind, gone.status_code)
+
+
+def observed(kind: Kind, extra_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Config that shows a server's storage reads: dockyard's storage metrics, the reference's debug log
+    (one line per storage driver call)."""
+    if kind == "dockyard":
+        debug = {"addr": f"127.0.0.1:{free_port()}", "prometheus": {"enabled": True, "path": "/metrics"}}
+        watch: dict[str, Any] = {"http": {"debug": debug}}
+    else:
+        watch = {"log": {"level": "debug"}}
+    return deep_merge(extra_config or {}, watch)
+
+
+def upload_reads(server: RegistryServer, upload_id: str) -> int:
+    """How often ``server`` opened a stream on the upload's data: dockyard counts every stream it opened
+    (call it before any blob is read), the reference logs each one with its path."""
+    if server.kind == "dockyard":
+        metrics = scrape(f"http://{server.config['http']['debug']['addr']}/metrics")
+        return int(total(metrics, "dockyard_storage_operation_duration_seconds_count", operation="reader"))
+    pattern = re.compile(r'\.Reader\(\\"[^"\\]*/_uploads/' + re.escape(upload_id) + r'/data\\"')
+    return len(pattern.findall(server.log_path.read_text(errors="replace")))
+
+
+def hash_state_offsets(root: Path, name: str, upload_id: str) -> set[int]:
+    folder = root / "docker/registry/v2/repositories" / name / "_uploads" / upload_id / "hashstates/sha256"
+    return {int(path.name) for path in folder.iterdir()}
+
+
+@pytest.mark.parametrize(("first", "second"), [("dockyard", "reference"), ("reference", "dockyard")])
+def test_hash_states_cross_between_implementations(
+    registry_factory: RegistryFactory, tmp_path: Path, first: Kind, second: Kind
+) -> None:
+    """Chunks alternate between dockyard and the reference, each continuing the hash state the other saved
+    (Go's format at ``hashstates/sha256/<offset>``); the one that commits reads nothing back, and neither
+    does any chunk."""
+    root = tmp_path / "shared-root"
+    a = registry_factory(first, root=root, extra_config=observed(first))
+    b = registry_factory(second, root=root, extra_config=observed(second))
+    name = "cross/hashstate"
+    chunks = [seeded_bytes(f"hs-{first}-{i}", size) for i, size in enumerate([700_001, 65, 300_000])]
+    whole = b"".join(chunks)
+    digest = "sha256:" + hashlib.sha256(whole).hexdigest()
+    started = requests.post(f"{a.url}/v2/{name}/blobs/uploads/", timeout=30)
+    assert started.status_code == 202, started.text
+    upload_id = started.headers["Docker-Upload-UUID"]
+    location, offset, ends = location_path(started), 0, []
+    for index, chunk in enumerate(chunks):
+        location = location_path(patch((a, b)[index % 2], location, chunk, offset))
+        offset += len(chunk)
+        ends.append(offset)
+    # both saved their states where the other looks for them (the reference also saves one at 0)
+    assert set(ends) <= hash_state_offsets(root, name, upload_id)
+    done = requests.put(f"{b.url}{location}&digest={digest}", timeout=30)
+    assert done.status_code == 201, (second, done.status_code, done.text)
+    assert (upload_reads(a, upload_id), upload_reads(b, upload_id)) == (0, 0)
+    for server in (a, b):
+        got = requests.get(f"{server.url}/v2/{name}/blobs/{digest}", timeout=30)
+        assert got.status_code == 200 and got.content == whole, server.kind
 
 
 @pytest.mark.parametrize(("first", "second"), [("dockyard", "reference"), ("reference", "dockyard")])

@@ -12,7 +12,7 @@ import requests
 
 from tests.conftest import RegistryFactory
 from tests.e2e.conftest import SeedImages, podman_round_trip, push_seed
-from tests.e2e.test_cross_server_upload import location_path, patch
+from tests.e2e.test_cross_server_upload import location_path, observed, patch, upload_reads
 from tests.support.clients import Clients
 from tests.support.images import seeded_bytes
 from tests.support.seaweed import SeaweedServer
@@ -78,15 +78,21 @@ def test_podman_pushes_and_pulls_through_dockyard_on_s3(
     podman_round_trip(pushed, pulled, seed_images.busybox_v1, f"{server.host}/p/busybox:1", tmp_path)
 
 
-@pytest.mark.parametrize(("first", "second"), [("dockyard", "reference"), ("reference", "dockyard")])
+@pytest.mark.parametrize(
+    ("first", "second", "last_in_put"),
+    [("dockyard", "reference", True), ("reference", "dockyard", True), ("dockyard", "dockyard", False)],
+)
 def test_an_upload_moves_between_implementations_on_s3(
-    registry_factory: RegistryFactory, seaweedfs: SeaweedServer, first: Kind, second: Kind
+    registry_factory: RegistryFactory, seaweedfs: SeaweedServer, first: Kind, second: Kind, last_in_put: bool
 ) -> None:
     """Chunks land on both (a multipart upload in progress under ``_uploads/<id>/data``), over and under
-    S3's 5 MiB part minimum, and the other one finishes it."""
+    S3's 5 MiB part minimum, and the one that did not take the last chunk finishes it (with the last chunk
+    in its PUT, or with none). Each continues the hash state the other saved under
+    ``_uploads/<id>/hashstates/sha256/``: no chunk and no commit reads the upload back."""
     parameters = seaweedfs.parameters(seaweedfs.make_root("cross"))
-    a = s3_server(registry_factory, first, parameters)
-    b = s3_server(registry_factory, second, parameters)
+    config = s3_config(dict(parameters))
+    a = registry_factory(first, extra_config=observed(first, config))
+    b = registry_factory(second, extra_config=observed(second, config))
     name = "cross/upload"
     chunks = [seeded_bytes(f"{first}-{i}", size) for i, size in enumerate([6 << 20, 1 << 20, 3 << 20, 4099])]
     whole = b"".join(chunks)
@@ -94,20 +100,24 @@ def test_an_upload_moves_between_implementations_on_s3(
     started = requests.post(f"{a.url}/v2/{name}/blobs/uploads/", timeout=30)
     assert started.status_code == 202, started.text
     location, offset = location_path(started), 0
-    for index, chunk in enumerate(chunks[:-1]):
+    patched = chunks[:-1] if last_in_put else chunks
+    for index, chunk in enumerate(patched):
         server = (a, b)[index % 2]
         location = location_path(patch(server, location, chunk, offset))
         offset += len(chunk)
         status = requests.get(f"{(b, a)[index % 2].url}{location}", timeout=30)
         assert status.status_code == 204, (server.kind, status.text)
         assert status.headers["Range"] == f"0-{offset - 1}"
+    committer = (b, a)[(len(patched) - 1) % 2]
     done = requests.put(
-        f"{b.url}{location}&digest={digest}",
-        data=chunks[-1],
+        f"{committer.url}{location}&digest={digest}",
+        data=chunks[-1] if last_in_put else b"",
         headers={"Content-Type": "application/octet-stream"},
         timeout=60,
     )
-    assert done.status_code == 201, (second, done.status_code, done.text)
+    assert done.status_code == 201, (committer.kind, done.status_code, done.text)
+    upload_id = started.headers["Docker-Upload-UUID"]
+    assert (upload_reads(a, upload_id), upload_reads(b, upload_id)) == (0, 0)
     root = parameters["rootdirectory"].lstrip("/")
     assert f"{root}/docker/registry/v2/blobs/sha256/{digest[7:9]}/{digest[7:]}/data" in seaweedfs.keys(root)
     for server in (a, b):

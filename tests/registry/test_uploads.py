@@ -1,0 +1,160 @@
+"""Upload sessions across processes: each chunk saves the running SHA-256 where the reference saves it, and
+whoever commits carries on from it instead of reading the upload back. Two registries on one root stand for
+two processes; a filesystem driver that records its reads shows what was read back."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.grammar import Digest
+from dockyard.registry.errors import ErrorCode, RegistryError
+from dockyard.registry.resumable_sha256 import ResumableSha256
+from dockyard.registry.service import Registry, RegistryOptions
+from dockyard.registry.upload_state import UploadState
+from dockyard.storage.drivers.filesystem import FilesystemDriver
+
+NAME = "team/app"
+
+
+class ReadRecordingDriver(FilesystemDriver):
+    """The filesystem driver, recording every stream it opens as (path, offset)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads: list[tuple[str, int]] = []
+
+    def reader(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        self.reads.append((path, offset))
+        return super().reader(path, offset, length)
+
+
+def _registry(root: Path) -> tuple[Registry, ReadRecordingDriver]:
+    driver = ReadRecordingDriver(root)
+    return Registry(driver, RegistryOptions(secret="s", delete_enabled=True)), driver
+
+
+async def _body(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+def _upload_dir(root: Path, state: UploadState) -> Path:
+    return root / "docker/registry/v2/repositories" / state.name / "_uploads" / state.upload_id
+
+
+def _state_of(data: bytes) -> bytes:
+    hasher = ResumableSha256()
+    hasher.update(data)
+    return hasher.to_go()
+
+
+async def _handed_over(source: Registry, target: Registry, state: UploadState) -> UploadState:
+    """The upload as the other process sees it, from the token the first one handed out."""
+    return await target.uploads.resume(state.name, state.upload_id, source.uploads.token(state))
+
+
+async def _blob(registry: Registry, digest: Digest) -> bytes:
+    return b"".join([chunk async for chunk in registry.layout.blob_reader(digest)])
+
+
+async def test_each_chunk_saves_the_hash_state_where_the_reference_does(tmp_path: Path) -> None:
+    registry, _ = _registry(tmp_path)
+    chunk1, chunk2 = os.urandom(100_000), os.urandom(77)
+    state = await registry.uploads.start(NAME)
+    state = await registry.uploads.append(state, _body(chunk1[:5000], chunk1[5000:]), 0)
+    state = await registry.uploads.append(state, _body(chunk2), state.offset)
+    states = _upload_dir(tmp_path, state) / "hashstates" / "sha256"
+    assert sorted(int(p.name) for p in states.iterdir()) == [100_000, 100_077]
+    assert (states / "100000").read_bytes() == _state_of(chunk1)
+    assert (states / "100077").read_bytes() == _state_of(chunk1 + chunk2)
+
+    last = os.urandom(10)  # a chunk a commit follows at once saves nothing
+    state = await registry.uploads.append(state, _body(last), state.offset, save_hash_state=False)
+    assert sorted(int(p.name) for p in states.iterdir()) == [100_000, 100_077]
+
+
+async def test_another_process_continues_and_commits_without_reading_back(tmp_path: Path) -> None:
+    first, first_driver = _registry(tmp_path)
+    second, second_driver = _registry(tmp_path)
+    chunk1, chunk2 = os.urandom(300_001), os.urandom(4099)
+    digest = Digest.of(chunk1 + chunk2)
+    state = await first.uploads.start(NAME)
+    state = await first.uploads.append(state, _body(chunk1), 0)
+    state = await _handed_over(first, second, state)
+    state = await second.uploads.append(state, _body(chunk2), state.offset)
+    state = await _handed_over(second, first, state)
+    await first.uploads.commit(state, digest)  # the first process's running hash is one chunk behind
+    assert first_driver.reads == [] and second_driver.reads == []
+    assert await _blob(first, digest) == chunk1 + chunk2
+    assert not _upload_dir(tmp_path, state).exists()
+
+
+async def test_without_a_state_at_the_end_only_the_bytes_after_the_last_one_are_read(tmp_path: Path) -> None:
+    first, _ = _registry(tmp_path)
+    second, second_driver = _registry(tmp_path)
+    chunk1, chunk2 = os.urandom(70_000), os.urandom(5_000)
+    digest = Digest.of(chunk1 + chunk2)
+    state = await first.uploads.start(NAME)
+    state = await first.uploads.append(state, _body(chunk1), 0)
+    state = await first.uploads.append(state, _body(chunk2), state.offset, save_hash_state=False)
+    await second.uploads.commit(await _handed_over(first, second, state), digest)
+    assert [offset for _, offset in second_driver.reads] == [len(chunk1)]
+    assert await _blob(second, digest) == chunk1 + chunk2
+
+
+def _damaged(kind: str, good: bytes) -> bytes:
+    if kind == "garbage":
+        return os.urandom(200)
+    if kind == "truncated":
+        return good[:50]
+    if kind == "wrong-length":  # a Go state of 8 bytes, saved under the name of the real offset
+        return _state_of(b"12345678")
+    # a well-formed state of other bytes of the same length: only the digest can tell
+    return _state_of(os.urandom(len(good)))
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "wrong-length", "other-bytes"])
+async def test_a_damaged_hash_state_never_makes_a_wrong_digest(tmp_path: Path, kind: str) -> None:
+    first, _ = _registry(tmp_path)
+    second, second_driver = _registry(tmp_path)
+    data = os.urandom(123_457)
+    digest = Digest.of(data)
+    state = await first.uploads.start(NAME)
+    state = await first.uploads.append(state, _body(data), 0)
+    saved = _upload_dir(tmp_path, state) / "hashstates" / "sha256" / str(len(data))
+    saved.write_bytes(_damaged(kind, data))
+    await second.uploads.commit(await _handed_over(first, second, state), digest)
+    assert [offset for _, offset in second_driver.reads][-1] == 0  # the bytes themselves were hashed
+    assert await _blob(second, digest) == data
+
+
+async def test_a_wrong_digest_is_refused_after_a_saved_state(tmp_path: Path) -> None:
+    first, _ = _registry(tmp_path)
+    second, _ = _registry(tmp_path)
+    data = os.urandom(10_000)
+    state = await first.uploads.start(NAME)
+    state = await first.uploads.append(state, _body(data), 0)
+    wrong = Digest.of(data + b"!")
+    with pytest.raises(RegistryError) as refused:
+        await second.uploads.commit(await _handed_over(first, second, state), wrong)
+    assert refused.value.code is ErrorCode.DIGEST_INVALID
+    assert await second.layout.blob_size(wrong) is None
+    assert not _upload_dir(tmp_path, state).exists()
+
+
+async def test_sha512_uploads_are_hashed_from_storage(tmp_path: Path) -> None:
+    """The reference saves sha256 states only; a sha512 digest is checked against the stored bytes."""
+    first, _ = _registry(tmp_path)
+    second, second_driver = _registry(tmp_path)
+    data = os.urandom(5_000)
+    digest = Digest("sha512", hashlib.sha512(data).hexdigest())
+    state = await first.uploads.start(NAME)
+    state = await first.uploads.append(state, _body(data), 0)
+    await second.uploads.commit(await _handed_over(first, second, state), digest)
+    assert [offset for _, offset in second_driver.reads] == [0]
+    assert await _blob(second, digest) == data
