@@ -79,6 +79,8 @@ _KNOWN = {
     "health.storagedriver.threshold",
     "http.workers",
     "http.relativeurls",
+    "http.timeouts.idle",
+    "http.timeouts.read",
     "http.headers",
     "http.tls.certificate",
     "http.tls.key",
@@ -195,6 +197,8 @@ class Settings:
     prefix: str = ""
     secret: str | None = None
     relative_urls: bool = False
+    idle_timeout_seconds: float = 60.0  # a connection that sends no (complete) request is closed
+    read_timeout_seconds: float = 60.0  # a request body that stalls this long is cut off
     headers: dict[str, list[str]] = field(default_factory=dict)
     tls_certificate: str | None = None
     tls_key: str | None = None
@@ -593,6 +597,8 @@ def settings_from_tree(tree: dict[str, Any], configured: bool = True) -> Setting
         prefix=prefix,
         secret=None if get("http.secret") in (None, "") else str(get("http.secret")),
         relative_urls=bool(get("http.relativeurls", False)),
+        idle_timeout_seconds=parse_duration(get("http.timeouts.idle", "60s"), "http.timeouts.idle"),
+        read_timeout_seconds=parse_duration(get("http.timeouts.read", "60s"), "http.timeouts.read"),
         headers=headers,
         tls_certificate=get("http.tls.certificate"),
         tls_key=get("http.tls.key"),

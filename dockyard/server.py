@@ -76,6 +76,7 @@ async def serve_process(
             app,
             access_log_class=AccessLogger,
             access_log=LOGGER if settings.access_log else None,
+            keepalive_timeout=settings.idle_timeout_seconds,
             read_bufsize=_READ_BUFFER,
         )
     ]

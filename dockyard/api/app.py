@@ -107,8 +107,8 @@ def create_app(
     app[SETTINGS] = settings
     app[REGISTRY] = registry
     prefix = settings.prefix
-    app.router.add_route("GET", f"{prefix}/v2/", api_base, name="base")
-    app.router.add_route("GET", f"{prefix}/v2", api_base)
+    app.router.add_get(f"{prefix}/v2/", api_base, name="base")  # (add_get answers HEAD too, as the reference)
+    app.router.add_get(f"{prefix}/v2", api_base)
     app.router.add_route("GET", f"{prefix}/v2/_catalog", catalog, name="catalog")
     app.router.add_route("*", prefix + "/v2/{path:.+}", dispatch)
     app.router.add_route("POST", f"{prefix}/dockyard/gc", garbage_collect)

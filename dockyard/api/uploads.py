@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from dockyard.api.context import parse_digest, registry_of, url_for
+from dockyard.api.context import parse_digest, registry_of, stream_body, url_for
 from dockyard.api.errors import ErrorAnswer, error_response
 from dockyard.grammar import is_valid_name
 from dockyard.registry.errors import ErrorCode, RegistryError
@@ -16,12 +15,6 @@ from dockyard.registry.service import Registry
 from dockyard.registry.upload_state import UploadState
 
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
-
-
-async def _body(request: web.Request) -> AsyncIterator[bytes]:
-    """The request body in the pieces it arrived in (``iter_any`` would join buffered pieces: a copy)."""
-    async for data, _ in request.content.iter_chunks():
-        yield data
 
 
 def _in_progress(request: web.Request, state: UploadState) -> web.Response:
@@ -77,7 +70,7 @@ async def start_upload(request: web.Request, name: str) -> web.StreamResponse:
         digest = parse_digest(query["digest"])
         state = await registry.uploads.start(name)
         try:
-            state = await registry.uploads.append(state, _body(request), None, save_hash_state=False)
+            state = await registry.uploads.append(state, stream_body(request), None, save_hash_state=False)
             await registry.uploads.commit(state, digest)
         except BaseException:
             await _discard(registry, state)
@@ -118,7 +111,7 @@ async def _append(request: web.Request, state: UploadState, *, last: bool = Fals
     ``last`` chunk (a commit follows) no hash state is saved."""
     try:
         return await registry_of(request).uploads.append(
-            state, _body(request), _chunk_start(request), save_hash_state=not last
+            state, stream_body(request), _chunk_start(request), save_hash_state=not last
         )
     except RegistryError as error:
         if error.code is not ErrorCode.RANGE_INVALID:

@@ -11,9 +11,11 @@ import requests
 from ._http import OCTET, Api, assert_error, assert_status, describe, digest_of, snapshot
 
 
-def test_ping_answers_200_with_api_version_header(api: Api) -> None:
-    """GET /v2/ answers 200 with ``Docker-Distribution-API-Version: registry/2.0``."""
-    resp = assert_status(api.get("/v2/"), 200)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_ping_answers_200_with_api_version_header(api: Api, method: str) -> None:
+    """GET and HEAD /v2/ answer 200 with ``Docker-Distribution-API-Version: registry/2.0`` (clients probe
+    with either)."""
+    resp = assert_status(api.request(method, "/v2/"), 200)
     assert resp.headers.get("Docker-Distribution-API-Version") == "registry/2.0", describe(resp)
 
 

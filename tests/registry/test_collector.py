@@ -3,16 +3,23 @@ servers use the storage."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from dockyard.grammar import Digest
 from dockyard.registry import collector
 from dockyard.registry.collector import CollectorBusy, GcLock, Lease, collect_from_command, live_leases
 from dockyard.registry.gc import GcOptions
 from dockyard.registry.service import Registry
-from tests.support.inprocess import HOUR, blob_exists
+from tests.api._http import Api
+from tests.conftest import RegistryFactory
+from tests.support.inprocess import HOUR, age_everything, blob_exists
+from tests.support.redis_server import RedisServer
 
 
 async def test_collectors_exclude_each_other(registry: Registry) -> None:
@@ -37,3 +44,25 @@ async def test_the_command_spares_young_garbage_only_while_a_server_holds_a_leas
     await registry.layout.remove_lease(lease.lease_id)
     result = await collect_from_command(registry.layout, GcOptions(), lambda line: None)
     assert result.options.grace_seconds == 0 and not blob_exists(tmp_path, orphan)
+
+
+def test_the_command_hides_what_it_deletes_from_every_replica_through_redis(
+    registry_factory: RegistryFactory, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    root = tmp_path / "shared-root"
+    config = {"storage": {"cache": {"blobdescriptor": "redis"}}, "redis": {"addr": redis_server.addr}}
+    one, two = (registry_factory("dockyard", root=root, extra_config=config) for _ in range(2))
+    digest = Api(one.url).push_blob("cached/app", b"garbage nobody references")
+    for server in (one, two):  # both look it up: now it is in Redis
+        assert requests.head(f"{server.url}/v2/cached/app/blobs/{digest}", timeout=30).status_code == 200
+    age_everything(root / "docker")
+    command = subprocess.run(
+        [sys.executable, "-m", "dockyard", "garbage-collect", str(one.config_path), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert command.returncode == 0, command.stderr
+    result = json.loads(command.stdout)
+    assert result["grace_seconds"] == HOUR and result["blobs_eligible"] == [digest]  # live servers: grace
+    assert redis_server.client().exists(f"blobs::{digest}") == 0
+    for server in (one, two):
+        assert requests.head(f"{server.url}/v2/cached/app/blobs/{digest}", timeout=30).status_code == 404
