@@ -8,6 +8,7 @@ state a request needs lives in storage or in the signed upload ``_state`` token.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -16,6 +17,18 @@ from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger(__name__)
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker whose supervisor is killed (even by SIGKILL) gets SIGTERM, instead of serving on as an
+    orphan that holds the port."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the supervisor died before the request took effect
+        os._exit(0)
 
 
 def supervise(count: int, work: Callable[[int], None], on_exit: Callable[[int], None] | None = None) -> int:
@@ -28,9 +41,27 @@ def supervise(count: int, work: Callable[[int], None], on_exit: Callable[[int], 
     sys.stdout.flush()
     sys.stderr.flush()
     children: dict[int, int] = {}
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    # A stop signal that arrives while forking waits until every child is known (and is then forwarded),
+    # so no worker is left behind by a supervisor that stopped half-way.
+    parent = os.getpid()
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    previous = {signum: signal.signal(signum, stop) for signum in _STOP_SIGNALS}
     for index in range(count):
         pid = os.fork()
         if pid == 0:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            _die_with_parent(parent)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
             code = 0
             try:
                 work(index)
@@ -44,17 +75,7 @@ def supervise(count: int, work: Callable[[int], None], on_exit: Callable[[int], 
                 sys.stderr.flush()
                 os._exit(code)
         children[pid] = index
-    stopping = False
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     first_code: int | None = None
     while children:
         pid, status = os.wait()

@@ -176,3 +176,23 @@ def test_a_commit_on_another_worker_reads_nothing_back(
     assert upload_reads(server, upload_id) == (0 if saved_states else 1)
     first.request("GET", f"/v2/crossing/blobs/{digest}")
     assert first.getresponse().read() == data
+
+
+def test_workers_stop_when_their_supervisor_is_killed(two_workers: tuple[RegistryServer, list[int]]) -> None:
+    """SIGKILL of the supervisor cannot be forwarded: the kernel's parent-death signal stops the workers,
+    so no orphan keeps serving (and holding the port)."""
+    server, workers = two_workers
+    assert server.process is not None
+    os.kill(server.process.pid, 9)
+    server.process.wait()
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"workers {workers} outlived their supervisor"
+        time.sleep(0.1)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

@@ -234,5 +234,6 @@ def test_empty_bodies_in_a_row_each_get_an_answer(api: Api, repo: str) -> None:
     """aiohttp shares one reader between every request without a body; a body loop that trusted it spun for
     ever (and grew without bound) from the second empty request on."""
     for content_type in (OCI_MANIFEST, OCI_INDEX, "application/x-unknown", OCI_MANIFEST):
-        resp = api.put(f"/v2/{repo}/manifests/empty", data=b"", headers={"Content-Type": content_type}, timeout=30)
+        headers = {"Content-Type": content_type}
+        resp = api.put(f"/v2/{repo}/manifests/empty", data=b"", headers=headers, timeout=30)
         assert_error(resp, 400, "MANIFEST_INVALID")
