@@ -78,7 +78,8 @@ def read_tree(v2: Path, *, dangling_layer_links: bool = False, crash_leftovers: 
 
     ``dangling_layer_links`` allows ``_layers`` links to blobs that are gone, as the reference's
     garbage-collect leaves them. ``crash_leftovers`` allows what a crash between two steps leaves, as
-    with the reference: an empty blob folder (made, its data not yet moved in; in ``Tree.empty_blob_dirs``)
+    with the reference: a blob folder without ``data`` (made, its data not yet moved in, or only an atomic
+    write's ``.tmp-*`` file; in ``Tree.empty_blob_dirs``)
     and a tag folder whose index link was written but not yet its ``current/link``
     (in ``Repository.half_written_tags``).
     """
@@ -90,9 +91,9 @@ def read_tree(v2: Path, *, dangling_layer_links: bool = False, crash_leftovers: 
         for blob in sorted(prefix.iterdir()):
             assert HEX.fullmatch(blob.name) and blob.name[:2] == prefix.name, f"unexpected {blob}"
             entries = sorted(p.name for p in blob.iterdir())
-            if crash_leftovers and not entries:
-                tree.empty_blob_dirs.add(f"sha256:{blob.name}")
-                continue
+            if crash_leftovers and all(name.startswith(".tmp-") for name in entries):
+                tree.empty_blob_dirs.add(f"sha256:{blob.name}")  # made, or its data written aside but
+                continue  # not yet renamed into place: no ``data``, nothing served
             assert entries == ["data"], f"{blob} holds {entries}, expected only data"
             digest = hashlib.sha256()
             with (blob / "data").open("rb") as fh:
