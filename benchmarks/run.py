@@ -21,6 +21,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from tests.support.servers import Kind, RegistryServer
 
 MB = 1_000_000
 MIB = 1 << 20
+GIB = 1 << 30
 IO_BLOCK = 1 << 20
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -60,6 +62,7 @@ class Options:
     page: int  # catalog page size
     repeats: int  # timed listings: the median of this many
     workers: int | None  # dockyard worker processes (None: its default)
+    memory_size: int  # bytes of the blob pushed and pulled by the memory scenario
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,11 @@ class Target:
 
     def connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=120, blocksize=IO_BLOCK)
+
+    @property
+    def pgid(self) -> int:
+        assert self.server.process is not None
+        return self.server.process.pid
 
 
 class BenchError(RuntimeError):
@@ -210,40 +218,52 @@ def send_file(
     return response
 
 
+def _push_whole(target: Target, repo: str, path: Path, digest: str, size: int) -> float:
+    """Seconds to push ``path`` as POST + one PUT with the whole body."""
+    conn = target.connect()
+    started = time.perf_counter()
+    upload = location(request(conn, "POST", f"/v2/{repo}/blobs/uploads/", expect=(202,)))
+    headers = {"Content-Type": "application/octet-stream"}
+    send_file(conn, "PUT", with_digest(upload, digest), path, 0, size, headers, (201,)).read()
+    conn.close()
+    return time.perf_counter() - started
+
+
 def push_monolithic(target: Target, options: Options) -> dict[str, float]:
     path, digest = target.blobs["mono"], target.state["digests"]["mono"]
-    conn = target.connect()
     os.sync()  # earlier writes are on disk: no server pays for another's writeback
-    started = time.perf_counter()
-    upload = location(request(conn, "POST", "/v2/bench/big/blobs/uploads/", expect=(202,)))
-    headers = {"Content-Type": "application/octet-stream"}
-    send_file(conn, "PUT", with_digest(upload, digest), path, 0, options.size, headers, (201,)).read()
-    elapsed = time.perf_counter() - started
+    with cpu_meter(target.pgid) as cpu, memory_sampler(target.pgid) as memory:
+        elapsed = _push_whole(target, "bench/big", path, digest, options.size)
     target.state["pushed"] = digest
-    return {"push_monolithic": options.size / elapsed / MB}
+    return {
+        "push_monolithic": options.size / elapsed / MB,
+        "push_cpu": cpu[0] / (options.size / GIB),
+        "push_rss_growth": memory.growth / MIB,
+    }
 
 
 def push_chunked(target: Target, options: Options) -> dict[str, float]:
     path, digest = target.blobs["chunked"], target.state["digests"]["chunked"]
     conn = target.connect()
     os.sync()
-    started = time.perf_counter()
-    upload = location(request(conn, "POST", "/v2/bench/chunked/blobs/uploads/", expect=(202,)))
-    for offset in range(0, options.size, options.chunk):
-        count = min(options.chunk, options.size - offset)
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "Content-Range": f"{offset}-{offset + count - 1}",
-        }
-        upload = location(send_file(conn, "PATCH", upload, path, offset, count, headers, (202,)))
-    request(conn, "PUT", with_digest(upload, digest), b"", expect=(201,)).read()
-    elapsed = time.perf_counter() - started
-    return {"push_chunked": options.size / elapsed / MB}
+    with cpu_meter(target.pgid) as cpu:
+        started = time.perf_counter()
+        upload = location(request(conn, "POST", "/v2/bench/chunked/blobs/uploads/", expect=(202,)))
+        for offset in range(0, options.size, options.chunk):
+            count = min(options.chunk, options.size - offset)
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{offset}-{offset + count - 1}",
+            }
+            upload = location(send_file(conn, "PATCH", upload, path, offset, count, headers, (202,)))
+        request(conn, "PUT", with_digest(upload, digest), b"", expect=(201,)).read()
+        elapsed = time.perf_counter() - started
+    return {"push_chunked": options.size / elapsed / MB, "chunked_cpu": cpu[0] / (options.size / GIB)}
 
 
-def _pull_once(target: Target, digest: str) -> int:
+def _pull_once(target: Target, repo: str, digest: str) -> int:
     conn = target.connect()
-    response = request(conn, "GET", f"/v2/bench/big/blobs/{digest}")
+    response = request(conn, "GET", f"/v2/{repo}/blobs/{digest}")
     buffer = bytearray(IO_BLOCK)
     total = 0
     while count := response.readinto(buffer):
@@ -252,20 +272,70 @@ def _pull_once(target: Target, digest: str) -> int:
     return total
 
 
+def loopback_ceiling(path: Path, size: int) -> float:
+    """MB/s of ``size`` bytes of ``path`` over a 127.0.0.1 TCP connection with nothing but the kernel
+    in the way: one thread ``sendfile``s the file (as dockyard's pull does), another ``recv_into``s a
+    1 MiB buffer (as the pull client's ``readinto`` does). No HTTP, no registry: what a pull could reach
+    on this machine at this moment."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        sent: list[int] = []
+
+        def send() -> None:
+            connection, _ = listener.accept()
+            with connection, path.open("rb") as body:
+                sent.append(connection.sendfile(body, 0, size))
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        buffer = bytearray(IO_BLOCK)
+        received = 0
+        started = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", port)) as receiver:
+            while count := receiver.recv_into(buffer):
+                received += count
+        elapsed = time.perf_counter() - started
+        sender.join()
+    if received != size or sent != [size]:
+        raise BenchError(f"loopback moved {received} of {size} bytes")
+    return size / elapsed / MB
+
+
 def pull(target: Target, options: Options) -> dict[str, float]:
     if "pushed" not in target.state:
         push_monolithic(target, options)
     digest = target.state["pushed"]
-    started = time.perf_counter()
-    if _pull_once(target, digest) != options.size:
-        raise BenchError("pull returned the wrong number of bytes")
-    single = options.size / (time.perf_counter() - started) / MB
+    ceiling = loopback_ceiling(target.blobs["mono"], options.size)
+    with cpu_meter(target.pgid) as cpu:
+        started = time.perf_counter()
+        if _pull_once(target, "bench/big", digest) != options.size:
+            raise BenchError("pull returned the wrong number of bytes")
+        single = options.size / (time.perf_counter() - started) / MB
     started = time.perf_counter()
     with ThreadPoolExecutor(4) as pool:
-        sizes = list(pool.map(lambda _: _pull_once(target, digest), range(4)))
+        sizes = list(pool.map(lambda _: _pull_once(target, "bench/big", digest), range(4)))
     if sizes != [options.size] * 4:
         raise BenchError("parallel pulls returned the wrong number of bytes")
-    return {"pull": single, "pull_x4": 4 * options.size / (time.perf_counter() - started) / MB}
+    return {
+        "pull": single,
+        "pull_x4": 4 * options.size / (time.perf_counter() - started) / MB,
+        "loopback": ceiling,
+        "pull_of_loopback": 100 * single / ceiling,
+        "pull_cpu": cpu[0] / (options.size / GIB),
+    }
+
+
+def memory(target: Target, options: Options) -> dict[str, float]:
+    """Growth of the server's RSS (all processes) over its level just before a push, then a pull, of a
+    ``--memory-mib`` blob: a server that streams stays flat however large the blob."""
+    path, digest = target.blobs["memory"], target.state["digests"]["memory"]
+    os.sync()
+    with memory_sampler(target.pgid) as pushing:
+        _push_whole(target, "bench/memory", path, digest, options.memory_size)
+    with memory_sampler(target.pgid) as pulling:
+        if _pull_once(target, "bench/memory", digest) != options.memory_size:
+            raise BenchError("pull returned the wrong number of bytes")
+    return {"memory_push_growth": pushing.growth / MIB, "memory_pull_growth": pulling.growth / MIB}
 
 
 _WRK_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
@@ -421,6 +491,7 @@ SCENARIOS: dict[str, Callable[[Target, Options], dict[str, float]]] = {
     "images": small_pushes,
     "tags": tags_list,
     "catalog": catalog,
+    "memory": memory,
 }
 
 FIGURES = [
@@ -428,6 +499,14 @@ FIGURES = [
     Figure("push_chunked", "MB/s", True, "the same size pushed as PATCHes of --chunk-mib, then PUT"),
     Figure("pull", "MB/s", True, "GET of the pushed blob, one client"),
     Figure("pull_x4", "MB/s", True, "four GETs of it in parallel, bytes of all four over the wall time"),
+    Figure("loopback", "MB/s", True, "the blob over 127.0.0.1, sendfile to recv_into, before the pull"),
+    Figure("pull_of_loopback", "%", True, "pull as a percentage of the loopback figure next to it"),
+    Figure("push_cpu", "s/GiB", False, "server CPU seconds (all processes) per GiB pushed (PUT)"),
+    Figure("chunked_cpu", "s/GiB", False, "server CPU seconds per GiB pushed (PATCHes)"),
+    Figure("pull_cpu", "s/GiB", False, "server CPU seconds per GiB pulled (one client)"),
+    Figure("push_rss_growth", "MiB", False, "the server's RSS growth during the push (peak - before)"),
+    Figure("memory_push_growth", "MiB", False, "RSS growth during a push of --memory-mib (peak - before)"),
+    Figure("memory_pull_growth", "MiB", False, "RSS growth during a pull of that blob (peak - before)"),
     *(
         fig
         for name, what in (
@@ -476,17 +555,30 @@ def _group_memory(pgid: int) -> tuple[int, int]:
     return rss, pss
 
 
+@dataclass
+class MemoryPeak:
+    """Peaks of a process group's memory, and its RSS when sampling started."""
+
+    rss: int = 0
+    pss: int = 0
+    start_rss: int = 0
+
+    @property
+    def growth(self) -> int:
+        return self.rss - self.start_rss
+
+
 @contextmanager
-def memory_sampler(pgid: int) -> Iterator[list[int]]:
-    """Sample the group's memory every 50 ms; the list holds the peak RSS and peak PSS seen so far."""
-    peak = [0, 0]
+def memory_sampler(pgid: int) -> Iterator[MemoryPeak]:
+    """Sample the group's memory every 50 ms, from a first sample taken before the block runs."""
+    rss, pss = _group_memory(pgid)
+    peak = MemoryPeak(rss, pss, rss)
     stop = threading.Event()
 
     def sample() -> None:
-        while not stop.is_set():
+        while not stop.wait(0.05):
             rss, pss = _group_memory(pgid)
-            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
-            stop.wait(0.05)
+            peak.rss, peak.pss = max(peak.rss, rss), max(peak.pss, pss)
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -495,6 +587,35 @@ def memory_sampler(pgid: int) -> Iterator[list[int]]:
     finally:
         stop.set()
         thread.join()
+        rss, pss = _group_memory(pgid)
+        peak.rss, peak.pss = max(peak.rss, rss), max(peak.pss, pss)
+
+
+def _group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system, all threads, children reaped) of every process in the group."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def cpu_meter(pgid: int) -> Iterator[list[float]]:
+    """The group's CPU seconds spent in the block, in the list's one item once the block ends."""
+    spent = [0.0]
+    before = _group_cpu(pgid)
+    try:
+        yield spent
+    finally:
+        spent[0] = _group_cpu(pgid) - before
 
 
 def run_server(
@@ -509,11 +630,11 @@ def run_server(
     try:
         assert server.process is not None
         target = Target(server, blobs["files"], {"digests": blobs["digests"]})
-        with memory_sampler(server.process.pid) as peak:
+        with memory_sampler(target.pgid) as peak:
             for name in chosen:
                 print(f"  {kind}: {name} …", file=sys.stderr, flush=True)
                 figures |= SCENARIOS[name](target, options)
-        figures["peak_rss"], figures["peak_pss"] = peak[0] / MIB, peak[1] / MIB
+        figures["peak_rss"], figures["peak_pss"] = peak.rss / MIB, peak.pss / MIB
     finally:
         server.stop()
         shutil.rmtree(server.root, ignore_errors=True)
@@ -546,6 +667,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
         "--servers", default="reference,dockyard", help="which servers to run, comma-separated"
     )
     parser.add_argument("--size-mib", type=int, help="large blob size (default 1024, quick 8)")
+    parser.add_argument("--memory-mib", type=int, help="blob of the memory scenario (default 2048, quick 16)")
     parser.add_argument("--chunk-mib", type=int, help="chunk size of the chunked push (default 16, quick 1)")
     parser.add_argument("--duration", type=int, help="seconds of each wrk run (default 10, quick 1)")
     parser.add_argument("--connections", type=int, help="wrk connections (default 64, quick 8)")
@@ -575,6 +697,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
         page=pick(args.page, 100, 5),
         repeats=3 if quick else 10,
         workers=args.workers,
+        memory_size=pick(args.memory_mib, 2048, 16) * MIB,
     )
     return args, options
 
@@ -597,6 +720,10 @@ def main(argv: list[str] | None = None) -> int:
             for index, name in enumerate(("mono", "chunked")):
                 files[name] = workdir / f"{name}.bin"
                 digests[name] = make_blob(files[name], options.size, seed=index)
+        if "memory" in chosen:
+            print(f"making a {options.memory_size // MIB} MiB blob …", file=sys.stderr, flush=True)
+            files["memory"] = workdir / "memory.bin"
+            digests["memory"] = make_blob(files["memory"], options.memory_size, seed=2)
         results: dict[str, dict[str, float]] = {}
         for kind in servers:
             results[kind] = run_server(kind, workdir, {"files": files, "digests": digests}, chosen, options)

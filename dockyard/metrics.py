@@ -10,17 +10,6 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-    values,
-)
-
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _STORAGE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1, 5, 30)
@@ -30,6 +19,9 @@ class Metrics:
     """Every metric dockyard exports; one instance per process (see :func:`install`)."""
 
     def __init__(self) -> None:
+        # prometheus_client is loaded by the processes that export metrics only (several MiB each)
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.multiprocess = MULTIPROCESS_ENV in os.environ
         self.registry = CollectorRegistry()
         registry = self.registry
@@ -85,6 +77,8 @@ class Metrics:
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format of every metric (of all worker processes) and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+
         if self.multiprocess:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -99,6 +93,8 @@ def install() -> Metrics:
     """Create this process's metrics (once); from now on :func:`current` returns them."""
     global _current
     if _current is None:
+        from prometheus_client import values
+
         values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         _current = Metrics()
     return _current
@@ -118,4 +114,6 @@ def count_gc_run(outcome: str = "success") -> None:
 def process_exited(pid: int) -> None:
     """Drop the live gauges of a worker that ended (its counters stay in the sums)."""
     if MULTIPROCESS_ENV in os.environ:
+        from prometheus_client import multiprocess
+
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -14,7 +14,6 @@ from dockyard.api.errors import ErrorAnswer, error_response
 from dockyard.api.listings import catalog
 from dockyard.api.observe import metrics_middleware, request_id_middleware
 from dockyard.api.routes import dispatch
-from dockyard.api.token_service import add_token_routes
 from dockyard.auth.controllers import AuthSetup
 from dockyard.config import Settings
 from dockyard.metrics import Metrics
@@ -113,6 +112,8 @@ def create_app(
     app.router.add_route("*", prefix + "/v2/{path:.+}", dispatch)
     app.router.add_route("POST", f"{prefix}/dockyard/gc", garbage_collect)
     if auth is not None and auth.token_service is not None:
+        from dockyard.api.token_service import add_token_routes  # JWT: loaded only to issue tokens
+
         service = auth.token_service
         add_token_routes(app, service.path, service.issuer, service.realm)
 

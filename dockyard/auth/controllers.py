@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from dockyard.auth.access import AccessController
-from dockyard.auth.htpasswd import HtpasswdController, HtpasswdError, HtpasswdFile
-from dockyard.auth.issuer import ALGORITHM, TokenIssuer, load_or_create_signing_key
-from dockyard.auth.keys import TrustedKeys, TrustError, load_trusted_keys
-from dockyard.auth.policy import PolicyError, PolicyFile
-from dockyard.auth.token import DEFAULT_ALGORITHMS, ChallengeSettings, TokenController, TokenVerifier
 from dockyard.config import AuthSettings, ConfigError, HtpasswdAuth, TokenAuth
+
+if TYPE_CHECKING:
+    from dockyard.auth.issuer import TokenIssuer
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +33,9 @@ def build_auth(settings: AuthSettings | None) -> AuthSetup | None:
     Files that cannot be used are a :class:`ConfigError` naming the key."""
     if settings is None:
         return None
+    # each scheme's modules load only when configured: JWT and X.509 (cryptography) cost every worker MiBs
+    from dockyard.auth.htpasswd import HtpasswdController, HtpasswdError, HtpasswdFile
+
     if isinstance(settings, HtpasswdAuth):
         try:
             return AuthSetup(HtpasswdController(settings.realm, HtpasswdFile(settings.path)))
@@ -43,6 +45,12 @@ def build_auth(settings: AuthSettings | None) -> AuthSetup | None:
 
 
 def _token_auth(settings: TokenAuth) -> AuthSetup:
+    from dockyard.auth.htpasswd import HtpasswdError, HtpasswdFile
+    from dockyard.auth.issuer import ALGORITHM, TokenIssuer, load_or_create_signing_key
+    from dockyard.auth.keys import TrustedKeys, TrustError, load_trusted_keys
+    from dockyard.auth.policy import PolicyError, PolicyFile
+    from dockyard.auth.token import DEFAULT_ALGORITHMS, ChallengeSettings, TokenController, TokenVerifier
+
     trusted = TrustedKeys()
     if settings.rootcertbundle or settings.jwks:
         try:

@@ -16,13 +16,12 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
-
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-from redis.typing import EncodableT, FieldT
+from typing import TYPE_CHECKING, Protocol
 
 from dockyard.grammar import Digest, GrammarError
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +120,10 @@ class RedisCache:
     invalidation lost while Redis was unreachable can do."""
 
     def __init__(self, options: RedisOptions) -> None:
+        import redis.asyncio as aioredis  # loaded only where Redis is configured: MiBs in every worker
+        from redis.exceptions import RedisError
+
+        self._errors = (RedisError, OSError)
         host, _, port = options.addr.rpartition(":")
         self._redis = aioredis.Redis(
             host=host.strip("[]") or "localhost",
@@ -154,7 +157,7 @@ class RedisCache:
             stored = Digest.parse(stored_text.decode())
             if stored != digest:  # linked under another digest: its own descriptor decides
                 global_size = await self._redis.hget(f"blobs::{stored}", "size")
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             self._failed("read", exc)
             return None
         except (GrammarError, UnicodeDecodeError, ValueError):
@@ -172,7 +175,7 @@ class RedisCache:
                 pipe.hset(f"repository::{repository}::{digest}", mapping=entry)
                 pipe.expire(f"repository::{repository}::{digest}", _REDIS_TTL_SECONDS)
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             self._failed("write", exc)
 
     async def forget(self, repository: str, digest: Digest) -> None:
@@ -185,7 +188,7 @@ class RedisCache:
         """Invalidation is tried even in a quiet period; its failure is logged as an error."""
         try:
             await self._redis.delete(key)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             log.error(
                 "redis invalidation of %s failed (%s): it may name a deleted blob until it expires", key, exc
             )

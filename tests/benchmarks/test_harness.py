@@ -25,12 +25,17 @@ def test_quick_run_measures_every_figure_on_both_servers(tmp_path: Path) -> None
     expected = {
         *("push_monolithic", "push_chunked", "pull", "pull_x4", "small_pushes", "tags_list", "catalog"),
         *(f"{name}{suffix}" for name in small for suffix in ("", "_p50", "_p99")),
-        "peak_rss",
-        "peak_pss",
+        *("loopback", "pull_of_loopback"),
+        *("peak_rss", "peak_pss"),
     }
-    assert set(figures) == expected
+    # what a quick run may measure as nothing: CPU seconds of tiny transfers, memory that did not grow
+    may_be_zero = {
+        *("push_cpu", "chunked_cpu", "pull_cpu"),
+        *("push_rss_growth", "memory_push_growth", "memory_pull_growth"),
+    }
+    assert set(figures) == expected | may_be_zero
     for name, figure in figures.items():
         for kind in ("dockyard", "reference"):
-            assert figure[kind] > 0, (name, kind, figure)
+            assert figure[kind] >= 0 if name in may_be_zero else figure[kind] > 0, (name, kind, figure)
     table = result.stdout
     assert "push_monolithic" in table and "ratio" in table
