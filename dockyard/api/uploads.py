@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from dockyard.api.context import parse_digest, registry_of, stream_body, url_for
+from dockyard.api.context import SETTINGS, parse_digest, registry_of, stream_body, url_for
 from dockyard.api.errors import ErrorAnswer, error_response
+from dockyard.api.spliced_body import SplicedBody
 from dockyard.grammar import is_valid_name
 from dockyard.registry.errors import ErrorCode, RegistryError
 from dockyard.registry.service import Registry
 from dockyard.registry.upload_state import UploadState
 
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
+
+
+@contextlib.asynccontextmanager
+async def _body(request: web.Request) -> AsyncIterator[AsyncIterator[bytes]]:
+    """The request body; a large plain-TCP one can be spliced into the upload file (see spliced_body)."""
+    if SplicedBody.possible(request):
+        async with SplicedBody(request, request.app[SETTINGS].read_timeout_seconds) as body:
+            yield body
+    else:
+        yield stream_body(request)
 
 
 def _in_progress(request: web.Request, state: UploadState) -> web.Response:
@@ -70,7 +82,8 @@ async def start_upload(request: web.Request, name: str) -> web.StreamResponse:
         digest = parse_digest(query["digest"])
         state = await registry.uploads.start(name)
         try:
-            state = await registry.uploads.append(state, stream_body(request), None, save_hash_state=False)
+            async with _body(request) as body:
+                state = await registry.uploads.append(state, body, None, save_hash_state=False)
             await registry.uploads.commit(state, digest)
         except BaseException:
             await _discard(registry, state)
@@ -110,9 +123,10 @@ async def _append(request: web.Request, state: UploadState, *, last: bool = Fals
     """Append the request body; a chunk at the wrong offset is told where the upload stands. Before the
     ``last`` chunk (a commit follows) no hash state is saved."""
     try:
-        return await registry_of(request).uploads.append(
-            state, stream_body(request), _chunk_start(request), save_hash_state=not last
-        )
+        async with _body(request) as body:
+            return await registry_of(request).uploads.append(
+                state, body, _chunk_start(request), save_hash_state=not last
+            )
     except RegistryError as error:
         if error.code is not ErrorCode.RANGE_INVALID:
             raise

@@ -21,9 +21,10 @@ from typing import Any
 
 from dockyard.grammar import Digest
 from dockyard.registry.errors import ErrorCode, RegistryError
+from dockyard.registry.local_feed import MovableBody, feed_local
 from dockyard.registry.resumable_sha256 import InvalidHashState, ResumableSha256
 from dockyard.registry.upload_state import InvalidUploadState, UploadState, UploadStateSigner
-from dockyard.storage.drivers.base import StorageError, UploadWriter
+from dockyard.storage.drivers.base import LocalUploadWriter, StorageError, UploadWriter
 from dockyard.storage.layout import StorageLayout
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,11 @@ async def _feed(chunks: AsyncIterator[bytes], writer: UploadWriter, hasher: Resu
     """Read, hash and write at the same time: the event loop reads the socket into the next batch while
     one thread hashes and another writes earlier batches (OpenSSL and file writes release the GIL), each
     stage in order. A batch is the list of chunks as they arrived: nothing is copied to join them. At most
-    ``_IN_FLIGHT`` batches wait, which bounds the memory of one upload."""
+    ``_IN_FLIGHT`` batches wait, which bounds the memory of one upload. A body that can move itself into
+    a local file does so without passing through Python (see ``local_feed``)."""
+    if isinstance(chunks, MovableBody) and isinstance(writer, LocalUploadWriter):
+        await feed_local(chunks, writer, hasher)
+        return
     in_flight: deque[asyncio.Future[list[None]]] = deque()
     last_write: asyncio.Future[None] | None = None
     last_hash: asyncio.Future[None] | None = None

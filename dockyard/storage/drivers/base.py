@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 # The reference registry's own path grammar: no empty components, no "..".
 _PATH_RE = re.compile(r"^(/[A-Za-z0-9._:-]+)+$")
@@ -67,6 +67,21 @@ class UploadWriter(Protocol):
 
     async def commit(self) -> None:
         """Flush and finish: the bytes become a readable file at the writer's path, no more appends."""
+
+
+@runtime_checkable
+class LocalUploadWriter(UploadWriter, Protocol):
+    """An upload writer over a local file, whose bytes the kernel can move in without passing through
+    Python (``splice`` from a socket); the filesystem driver's writer is one."""
+
+    def fileno(self) -> int:
+        """The file's descriptor, positioned at its end: what is written there is appended."""
+
+    def appended(self, count: int) -> None:
+        """``count`` bytes were written through :meth:`fileno`."""
+
+    def read_back(self, offset: int, buffer: memoryview) -> int:
+        """Read what was written at ``offset`` into ``buffer`` (from the page cache); returns the count."""
 
 
 class StorageDriver(Protocol):

@@ -95,7 +95,9 @@ class FilesystemDriver:
                 raise PathNotFound(path)
         else:
             os.makedirs(os.path.dirname(full), exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
+        # read and write, no O_APPEND: the kernel's splice into a file takes neither a write-only nor an
+        # appending descriptor; the writer starts at the end and each write advances from there
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | (0 if append else os.O_TRUNC)
         return FilesystemWriter(await asyncio.to_thread(os.open, full, flags, 0o644))
 
     async def stat(self, path: str) -> FileInfo:
@@ -214,7 +216,8 @@ def _remove_quietly(path: str) -> None:
 
 
 class FilesystemWriter:
-    """Unbuffered appends to one file: each call is one ``write``/``writev`` in a worker thread."""
+    """Unbuffered appends to one file: each call is one ``write``/``writev`` in a worker thread, or bytes
+    the kernel moved in through :meth:`fileno` (a :class:`LocalUploadWriter`)."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -230,6 +233,15 @@ class FilesystemWriter:
     async def write_chunks(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
         await asyncio.to_thread(_write_all, self._fd, chunks)
         self._size += sum(len(chunk) for chunk in chunks)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def appended(self, count: int) -> None:
+        self._size += count
+
+    def read_back(self, offset: int, buffer: memoryview) -> int:
+        return os.preadv(self._fd, [buffer], offset)
 
     async def close(self) -> None:
         os.close(self._fd)
