@@ -11,21 +11,19 @@ import secrets
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from dockyard import __version__, tools
-from dockyard.auth.controllers import build_auth
 from dockyard.config import ConfigError, Settings, load_settings
 from dockyard.logs import configure_logging
-from dockyard.metrics import MULTIPROCESS_ENV, Metrics
 from dockyard.registry.blob_cache import BlobDescriptorCache, MemoryCache, RedisCache
-from dockyard.registry.counted_cache import CountedCache
-from dockyard.registry.manifest_format import UrlPolicy
-from dockyard.registry.service import Registry, RegistryOptions
 from dockyard.storage.drivers.base import StorageDriver
 from dockyard.storage.drivers.filesystem import FilesystemDriver
-from dockyard.storage.drivers.instrumented import InstrumentedDriver
 from dockyard.storage.drivers.memory import MemoryDriver
-from dockyard.tls import server_context
+
+if TYPE_CHECKING:  # the serving stack (aiohttp, auth, metrics) is loaded only to serve: the tools start fast
+    from dockyard.metrics import Metrics
+    from dockyard.registry.service import Registry
 
 log = logging.getLogger("dockyard")
 
@@ -68,6 +66,11 @@ def build_registry(settings: Settings, metrics: Metrics | None = None) -> Regist
     """The registry over the configured driver; with ``metrics``, every driver operation is timed."""
     import re
 
+    from dockyard.registry.counted_cache import CountedCache
+    from dockyard.registry.manifest_format import UrlPolicy
+    from dockyard.registry.service import Registry, RegistryOptions
+    from dockyard.storage.drivers.instrumented import InstrumentedDriver
+
     secret = _with_secret(settings).secret
     assert secret is not None
     policy = UrlPolicy(
@@ -105,6 +108,9 @@ def _worker_count(settings: Settings, requested: int | None) -> int:
 
 
 def serve(config: str | None, workers: int | None = None) -> int:
+    from dockyard.auth.controllers import build_auth
+    from dockyard.tls import server_context
+
     try:
         settings = load_settings(config)
         auth = build_auth(settings.auth)
@@ -125,6 +131,7 @@ def serve(config: str | None, workers: int | None = None) -> int:
 @contextlib.contextmanager
 def _metrics_directory(needed: bool) -> Iterator[None]:
     """Workers add up their metrics through files in a directory of their own (unless one is given)."""
+    from dockyard.metrics import MULTIPROCESS_ENV
     if not needed or MULTIPROCESS_ENV in os.environ:
         yield
         return

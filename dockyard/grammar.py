@@ -18,6 +18,7 @@ _DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 # Algorithms the registry can verify, with the length of their hex encoding.
 ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
 _HEX_RE = re.compile(r"^[a-f0-9]+$")
+_SHA256_RE = re.compile(r"sha256:([a-f0-9]{64})")  # nearly every digest: checked by one match
 
 
 class GrammarError(ValueError):
@@ -39,6 +40,9 @@ class Digest:
 
     @classmethod
     def parse(cls, text: str) -> Digest:
+        common = _SHA256_RE.fullmatch(text)
+        if common is not None:
+            return cls("sha256", common.group(1))
         match = _DIGEST_RE.match(text)
         if match is None:
             raise GrammarError(f"invalid digest format: {text!r}")

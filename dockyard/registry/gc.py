@@ -15,16 +15,18 @@ right before it is deleted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.grammar import Digest
 from dockyard.registry.errors import RegistryError
 from dockyard.registry.manifest_format import StoredReferences, stored_references
-from dockyard.storage.layout import Link, StorageLayout, StoredBlob
+from dockyard.storage import concurrent
+from dockyard.storage.layout import Link, LinkFile, RepositoryScan, StorageLayout, StoredBlob
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ class GcOptions:
 class ManifestDeletion:
     repository: str
     digest: Digest
-    tags: tuple[str, ...]  # every tag of the repository: their index entries for the digest go too
+    tags: tuple[str, ...]  # the tags whose index (history) names the digest: those entries go too
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +114,11 @@ async def _no_cache(digest: Digest) -> None:
 
 
 class GarbageCollector:
-    """One run of mark and sweep over a storage layout."""
+    """One run of mark and sweep over a storage layout.
+
+    The storage is read in bulk: one walk of the blobs, one of the repositories (a flat listing each on
+    S3), then the revision links and manifests many at a time. What the mark read, the sweep reuses.
+    """
 
     def __init__(
         self,
@@ -128,7 +134,7 @@ class GarbageCollector:
         self._guard = guard  # awaited before deleting: raises when this collector must stop
         self._forget = forget  # drop a deleted blob from the caches
         self._documents: dict[Digest, StoredReferences | None] = {}
-        self._seen: dict[str, set[Digest]] = {}  # revisions found by the mark, per repository
+        self._seen: dict[str, set[str]] = {}  # revision link paths found by the mark, per repository
         self._started = time.time()
 
     @property
@@ -138,12 +144,13 @@ class GarbageCollector:
 
     async def run(self) -> GcResult:
         result = GcResult(self._options)
-        async for name in self._layout.collectable_repositories():
-            self._emit(name)
-            await self._mark_repository(name, result)
+        # The blob walk (a worker thread on a local disk) runs while the repositories are read. A blob
+        # stored after it is never a candidate; one stored during it is protected as any young blob is.
+        stored, scans = await asyncio.gather(self._stored_blobs(), self._scan())
+        await self.mark(scans, set(stored), result)
         if not self._options.dry_run:
             await self._sweep_manifests(result)
-        unmarked = [blob async for blob in self._layout.stored_blobs() if blob.digest not in result.marked]
+        unmarked = [blob for digest, blob in stored.items() if digest not in result.marked]
         if self._options.grace_seconds > 0:
             await self._mark_late_manifests(result)
             unmarked = [blob for blob in unmarked if blob.digest not in result.marked]
@@ -151,70 +158,82 @@ class GarbageCollector:
             unmarked = [blob for blob in unmarked if blob.mtime <= self._cutoff]
         result.blobs = unmarked
         self._emit(f"\n{result.summary}")
-        for blob in list(unmarked):
+        for blob in unmarked:
             self._emit(f"blob eligible for deletion: {blob.digest}")
-            if not self._options.dry_run:
-                await self._delete_blob(blob, result)
+        if not self._options.dry_run:
+            await concurrent.each(list(unmarked), lambda blob: self._delete_blob(blob, result))
         result.seconds = time.time() - self._started
         return result
 
     # -- mark --------------------------------------------------------------------------------
 
-    async def _document(self, digest: Digest) -> StoredReferences:
-        """The manifest's references; a manifest the reference could not read stops the mark."""
-        if digest not in self._documents:
+    async def _stored_blobs(self) -> dict[Digest, StoredBlob]:
+        return {blob.digest: blob async for blob in self._layout.stored_blobs()}
+
+    async def _scan(self) -> list[RepositoryScan]:
+        """What the mark reads of every repository the reference's collector visits, in its order."""
+        names = [name async for name in self._layout.collectable_repositories()]
+        return await concurrent.each(names, self._layout.scan_repository)
+
+    async def _read_documents(self, digests: Iterable[Digest]) -> None:
+        """Read (and remember) the references of every manifest not read yet, many at once."""
+        missing = [digest for digest in dict.fromkeys(digests) if digest not in self._documents]
+        bodies = await concurrent.each(missing, self._layout.blob_bytes)
+        for digest, body in zip(missing, bodies, strict=True):
             try:
-                self._documents[digest] = stored_references(await self._layout.read_blob(digest))
-            except RegistryError as error:
+                self._documents[digest] = None if body is None else stored_references(body)
+            except RegistryError:
                 self._documents[digest] = None
-                raise GcError(f"failed to retrieve manifest for digest {digest}: {error.detail}") from error
-        document = self._documents[digest]
+
+    def _document(self, digest: Digest) -> StoredReferences:
+        """The manifest's references; a manifest the reference could not read stops the mark."""
+        document = self._documents.get(digest)
         if document is None:
             raise GcError(f"failed to retrieve manifest for digest {digest}")
         return document
 
-    async def _peek(self, digest: Digest) -> StoredReferences | None:
-        """The references when readable, for deciding liveness (only marked manifests must be readable)."""
-        try:
-            return await self._document(digest)
-        except GcError:
-            return None
+    async def mark(self, scans: list[RepositoryScan], stored: set[Digest], result: GcResult) -> None:
+        """Mark from what a scan found (``stored``: the digests of the blobs present)."""
+        revisions = {
+            scan.name: [link for link in await self._layout.read_links(scan.revisions)
+                        if link.digest is not None and link.digest in stored]
+            for scan in scans
+        }  # fmt: skip
+        manifests = [link.digest for found in revisions.values() for link in found if link.digest]
+        await self._read_documents(manifests)
+        for scan in scans:
+            self._emit(scan.name)
+            await self._mark_repository(scan, revisions[scan.name], result)
 
-    async def _revisions(self, name: str) -> list[Link]:
-        """Revision links naming a manifest whose bytes are present, in the reference's walk order."""
-        found = []
-        async for link in self._layout.revision_links(name):
-            if link.digest is not None and await self._layout.blob_size(link.digest) is not None:
-                found.append(link)
-        return found
-
-    async def _mark_repository(self, name: str, result: GcResult) -> None:
-        revisions = await self._revisions(name)
+    async def _mark_repository(self, scan: RepositoryScan, revisions: list[Link], result: GcResult) -> None:
+        name = scan.name
         digests = {link.digest for link in revisions if link.digest is not None}
-        self._seen[name] = digests
-        tagged = {link.digest async for _, link in self._layout.tag_links(name) if link.digest is not None}
+        self._seen[name] = {link.path for link in scan.revisions}
+        documents = {digest: self._documents.get(digest) for digest in digests}
+        has_referrers = any(document is not None and document.subject for document in documents.values())
+        tagged: set[Digest] = set()
+        if self._options.delete_untagged or has_referrers:  # only then does liveness depend on the tags
+            await self._layout.scan_tags(scan)
+            tagged = {link.digest for link in await self._layout.read_links(list(scan.tags.values()))
+                      if link.digest is not None}  # fmt: skip
         young = {link.digest for link in revisions if link.mtime > self._cutoff and link.digest is not None}
-        documents = {digest: await self._peek(digest) for digest in digests}
         live = self._live(digests, tagged | young, documents)
-        all_tags: tuple[str, ...] | None = None
         for link in revisions:
             digest = link.digest
             assert digest is not None
             if digest in live:
                 self._emit(f"{name}: marking manifest {digest} ")
                 result.marked.add(digest)
-                for reference in (await self._document(digest)).references:
+                for reference in self._document(digest).references:
                     result.marked.add(reference)
                     self._emit(f"{name}: marking blob {reference}")
             else:
                 self._emit(f"manifest eligible for deletion: {digest}")
-                if all_tags is None:
-                    all_tags = tuple(await self._layout.list_tags(name) or [])
-                result.manifests.append(ManifestDeletion(name, digest, all_tags))
-        async for subject, link in self._layout.referrer_links(name):
+                result.manifests.append(ManifestDeletion(name, digest, tuple(scan.tag_index.get(digest, ()))))
+        referrers = await self._layout.read_links([file for _, file in scan.referrers])
+        for (subject, _), link in zip(scan.referrers, referrers, strict=True):
             if link.expected is not None and (link.digest not in live or subject not in live):
                 result.referrers.append(StaleReferrer(name, subject, link.expected))
-
     def _live(
         self, digests: set[Digest], tagged: set[Digest], documents: dict[Digest, StoredReferences | None]
     ) -> set[Digest]:
@@ -241,34 +260,42 @@ class GarbageCollector:
         return live
 
     async def _mark_late_manifests(self, result: GcResult) -> None:
-        """Mark what manifests pushed since the mark began reference (a collection while serving)."""
-        async for name in self._layout.collectable_repositories():
-            seen = self._seen.get(name, set())
-            for link in await self._revisions(name):
-                if link.digest is not None and (link.digest not in seen or link.mtime > self._cutoff):
-                    result.marked.add(link.digest)
-                    document = await self._peek(link.digest)
-                    result.marked.update(document.references if document else ())
+        """Mark what manifests pushed (or pushed again) since the mark began reference (while serving)."""
+        late: list[LinkFile] = []
+        for scan in await self._scan():
+            seen = self._seen.get(scan.name, set())
+            late += [file for file in scan.revisions if file.path not in seen or file.mtime > self._cutoff]
+        digests = [link.digest for link in await self._layout.read_links(late) if link.digest is not None]
+        await self._read_documents(digests)
+        for digest in digests:
+            result.marked.add(digest)
+            document = self._documents.get(digest)
+            result.marked.update(document.references if document else ())
 
     # -- sweep -------------------------------------------------------------------------------
 
     async def _sweep_manifests(self, result: GcResult) -> None:
-        kept: list[ManifestDeletion] = []
-        for item in result.manifests:
-            await self._guard()
-            if self._options.grace_seconds > 0 and await self._in_use(item):
-                kept.append(item)
-                continue
-            for tag in item.tags:
-                path = await self._layout.delete_tag_index_entry(item.repository, tag, item.digest)
-                if path is not None:
-                    log.info("deleting manifest tag reference: %s", path)
-            path = await self._layout.delete_revision(item.repository, item.digest)
-            log.info("deleting manifest: %s", path)
-        result.manifests = [item for item in result.manifests if item not in kept]
+        kept = await concurrent.each(result.manifests, self._delete_manifest)
+        result.manifests = [item for item, in_use in zip(result.manifests, kept, strict=True) if not in_use]
         for stale in result.referrers:
             await self._layout.remove_referrer(stale.repository, stale.subject, stale.referrer)
             await self._layout.prune_referrers(stale.repository, stale.subject)
+
+    async def _delete_manifest(self, item: ManifestDeletion) -> bool:
+        """Delete the revision and its tags' index entries; True when it is spared (in use again)."""
+        await self._guard()
+        tags = item.tags
+        if self._options.grace_seconds > 0:
+            if await self._in_use(item):
+                return True
+            tags = tuple(await self._layout.list_tags(item.repository) or ())  # tags made since the scan
+        for tag in tags:
+            path = await self._layout.delete_tag_index_entry(item.repository, tag, item.digest)
+            if path is not None:
+                log.info("deleting manifest tag reference: %s", path)
+        path = await self._layout.delete_revision(item.repository, item.digest)
+        log.info("deleting manifest: %s", path)
+        return False
 
     async def _in_use(self, item: ManifestDeletion) -> bool:
         """Re-read before deleting while registries serve: tagged or re-pushed since the mark."""
@@ -290,6 +317,28 @@ class GarbageCollector:
         if path is not None:
             log.info("Deleting blob: %s", path)
         await self._forget(blob.digest)
+
+
+async def would_free(
+    layout: StorageLayout,
+    scans: list[RepositoryScan],
+    collectable: list[str],
+    stored: dict[Digest, StoredBlob],
+) -> tuple[GcResult, GcResult]:
+    """What a plain and a ``--delete-untagged`` collection would delete, from one read of the storage
+    (``scans`` of the repositories, ``collectable`` naming those the collector visits, in its order)."""
+    by_name = {scan.name: scan for scan in scans}
+    visited = [by_name[name] for name in collectable if name in by_name]
+    results = []
+    documents: dict[Digest, StoredReferences | None] = {}
+    for delete_untagged in (False, True):
+        collector = GarbageCollector(layout, GcOptions(dry_run=True, delete_untagged=delete_untagged))
+        collector._documents = documents  # the manifests read by the first mark serve the second
+        result = GcResult(collector._options)
+        await collector.mark(visited, set(stored), result)
+        result.blobs = [blob for digest, blob in stored.items() if digest not in result.marked]
+        results.append(result)
+    return results[0], results[1]
 
 
 async def collect(

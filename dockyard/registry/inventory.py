@@ -6,6 +6,7 @@ One read of every repository's tags and manifest revisions (and of the configs, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,9 +14,10 @@ from typing import Any
 
 from dockyard.grammar import Digest
 from dockyard.registry.errors import RegistryError
-from dockyard.registry.gc import GcOptions, collect
+from dockyard.registry.gc import would_free
 from dockyard.registry.manifest_format import INDEX_TYPES, StoredReferences, stored_references
-from dockyard.storage.layout import StorageLayout, classify
+from dockyard.storage import concurrent
+from dockyard.storage.layout import RepositoryScan, StorageLayout, StoredBlob, classify
 
 
 def human(size: int) -> str:
@@ -55,6 +57,8 @@ class RepositoryInfo:
 class Inventory:
     repositories: list[RepositoryInfo]
     sizes: dict[Digest, int]  # every stored blob
+    scans: list[RepositoryScan]  # what was read, for garbage collection's mark
+    blobs: dict[Digest, StoredBlob]
 
     def size_of(self, blobs: set[Digest]) -> int:
         return sum(self.sizes.get(blob, 0) for blob in blobs)
@@ -73,6 +77,16 @@ class _Reader:
             except (RegistryError, OSError, LookupError):
                 self._documents[digest] = None
         return self._documents[digest]
+
+    async def prefetch(self, manifests: list[Digest]) -> None:
+        """Read the manifests, then the configs they name, many at a time (concurrently on S3)."""
+        await concurrent.each(manifests, self.document)
+        configs = [
+            document.references[0]
+            for document in (self._documents.get(digest) for digest in manifests)
+            if document is not None and document.media_type not in INDEX_TYPES and document.references
+        ]
+        await concurrent.each(configs, self.platform)
 
     async def platform(self, config: Digest) -> str:
         if config not in self._platforms:
@@ -111,23 +125,34 @@ class _Reader:
 
 
 async def load(layout: StorageLayout, progress: Callable[[str], None] = lambda label: None) -> Inventory:
+    """One read of the storage: every repository scanned once, links, manifests and configs read many at
+    a time; the scans and blobs are kept for ``usage`` (what garbage collection would free)."""
     reader = _Reader(layout)
+    names = [name async for name in layout.repositories()]
+    blobs, scans = await asyncio.gather(_stored_blobs(layout), concurrent.each(names, layout.scan_repository))
+    await concurrent.each(scans, layout.scan_tags)
     repositories = []
-    async for name in layout.repositories():
-        progress(name)
-        repository = RepositoryInfo(name)
-        revisions = {link.digest async for link in layout.revision_links(name) if link.digest is not None}
-        async for tag, link in layout.tag_links(name):
+    for scan in scans:
+        progress(scan.name)
+        repository = RepositoryInfo(scan.name)
+        links = await layout.read_links(scan.revisions)
+        revisions = {link.digest for link in links if link.digest is not None}
+        for tag, link in zip(scan.tags, await layout.read_links(list(scan.tags.values())), strict=True):
             if link.digest is not None:
                 repository.tags[tag] = link.digest
+        await reader.prefetch(sorted(revisions, key=str))
         for digest in sorted(revisions, key=str):
             repository.manifests[digest] = await reader.manifest(digest, revisions)
         for tag, digest in repository.tags.items():
             if digest in repository.manifests:
                 repository.manifests[digest].tags.append(tag)
         repositories.append(repository)
-    sizes = {blob.digest: blob.size async for blob in layout.stored_blobs()}
-    return Inventory(repositories, sizes)
+    sizes = {digest: blob.size for digest, blob in blobs.items()}
+    return Inventory(repositories, sizes, scans, blobs)
+
+
+async def _stored_blobs(layout: StorageLayout) -> dict[Digest, StoredBlob]:
+    return {blob.digest: blob async for blob in layout.stored_blobs()}
 
 
 # -- ls -------------------------------------------------------------------------------------------
@@ -188,8 +213,8 @@ async def usage(layout: StorageLayout, inventory: Inventory) -> dict[str, Any]:
                 "blobs": len(blobs & inventory.sizes.keys()),
             }
         )
-    plain = await collect(layout, GcOptions(dry_run=True))
-    untagged = await collect(layout, GcOptions(dry_run=True, delete_untagged=True))
+    collectable = [name async for name in layout.collectable_repositories()]
+    plain, untagged = await would_free(layout, inventory.scans, collectable, inventory.blobs)
     return {
         "repositories": rows,
         "total_bytes": sum(inventory.sizes.values()),

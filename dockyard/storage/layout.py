@@ -19,11 +19,12 @@ reference registry's catalog walk skips it and never mistakes it for a repositor
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dockyard.grammar import Digest, GrammarError
+from dockyard.storage import concurrent
 from dockyard.storage.drivers.base import FileInfo, PathNotFound, StorageDriver, UploadWriter
 
 ROOT = "/docker/registry/v2"
@@ -90,6 +91,29 @@ class Link:
     digest: Digest | None  # None when the file is empty or damaged
     expected: Digest | None  # from the folder names; None when they are no digest
     mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class LinkFile:
+    """A ``link`` file a scan found, not read yet (``read_links`` reads many at once)."""
+
+    path: str
+    expected: Digest | None
+    mtime: float
+
+
+@dataclass
+class RepositoryScan:
+    """A repository's manifests, tags and referrers as walks found them: what garbage collection reads,
+    read once."""
+
+    name: str
+    revisions: list[LinkFile] = field(default_factory=list)  # in path order
+    tags: dict[str, LinkFile] = field(default_factory=dict)  # each tag's ``current/link``
+    tag_names: list[str] = field(default_factory=list)  # every tag folder, with or without ``current``
+    tag_index: dict[Digest, list[str]] = field(default_factory=dict)  # manifest -> tags with it in history
+    referrers: list[tuple[Digest, LinkFile]] = field(default_factory=list)  # (subject, link to referrer)
+    tags_read: bool = False  # the tags above are filled by ``scan_tags``, when a reader needs them
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,6 +509,36 @@ class StorageLayout:
             algorithm, encoded = entry.split("/")[-2:]
             yield Link(path, await self._read_link(path), _digest_from(algorithm, encoded), info.mtime)
 
+    async def scan_repository(self, name: str) -> RepositoryScan:
+        """The repository's revisions and referrers, each part by one walk (one listing on S3); its
+        ``_layers`` and ``_uploads`` are not read, its tags only by ``scan_tags``."""
+        scan = RepositoryScan(name)
+        await self._scan(scan, _revisions(name))
+        await self._scan(scan, f"{_repository(name)}/_referrers")
+        return scan
+
+    async def scan_tags(self, scan: RepositoryScan) -> None:
+        """Add the repository's tags (``current`` links, histories) to its scan: one walk, done once."""
+        if not scan.tags_read:
+            scan.tags_read = True
+            await self._scan(scan, _tags(scan.name))
+
+    async def _scan(self, scan: RepositoryScan, folder: str) -> None:
+        cut = len(_repository(scan.name)) + 1
+        try:
+            async for info in self.driver.walk(folder):
+                _scan_entry(scan, info.path[cut:].split("/"), info)
+        except PathNotFound:
+            return
+
+    async def read_links(self, files: Sequence[LinkFile]) -> list[Link]:
+        """The digests many link files name (None for one gone, empty or damaged), read concurrently."""
+        digests = await concurrent.each(files, lambda file: self._read_link(file.path))
+        return [
+            Link(file.path, digest, file.expected, file.mtime)
+            for file, digest in zip(files, digests, strict=True)
+        ]
+
     def revision_links(self, name: str) -> AsyncIterator[Link]:
         return self._links_below(_revisions(name))
 
@@ -623,6 +677,26 @@ class StorageLayout:
                 continue
             async for name in self._repositories_below(child, candidate + "/", after, markers):
                 yield name
+
+
+def _scan_entry(scan: RepositoryScan, parts: list[str], info: FileInfo) -> None:
+    """File what a walk found below the repository's folder (``parts``: its path below it)."""
+    kind, rest = parts[0], parts[1:]
+    if kind == "_manifests" and len(rest) >= 2:
+        if rest[0] == "revisions" and len(rest) == 4 and rest[3] == "link" and not info.is_dir:
+            scan.revisions.append(LinkFile(info.path, _digest_from(rest[1], rest[2]), info.mtime))
+        elif rest[0] == "tags" and len(rest) == 2 and info.is_dir:
+            scan.tag_names.append(rest[1])
+        elif rest[0] == "tags" and rest[2:] == ["current", "link"] and not info.is_dir:
+            scan.tags[rest[1]] = LinkFile(info.path, None, info.mtime)
+        elif rest[0] == "tags" and len(rest) == 5 and rest[2] == "index" and info.is_dir:
+            digest = _digest_from(rest[3], rest[4])
+            if digest is not None:
+                scan.tag_index.setdefault(digest, []).append(rest[1])
+    elif kind == "_referrers" and len(rest) == 5 and rest[4] == "link" and not info.is_dir:
+        subject = _digest_from(rest[0], rest[1])
+        if subject is not None:
+            scan.referrers.append((subject, LinkFile(info.path, _digest_from(rest[2], rest[3]), info.mtime)))
 
 
 def _catalog_less(left: str, right: str) -> bool:

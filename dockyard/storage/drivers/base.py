@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-# The reference registry's own path grammar: no empty components, no "..".
-_PATH_RE = re.compile(r"^(/[A-Za-z0-9._:-]+)+$")
+# The reference registry's own path grammar: no empty components, no "." or ".." components (one regex:
+# every driver call checks its path).
+_PATH_RE = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._:-]+)+")
 
 
 class StorageError(Exception):
@@ -38,7 +39,7 @@ class InvalidPath(StorageError):
 
 def check_path(path: str) -> str:
     """Refuse any path that could escape the root before it reaches a backend."""
-    if path != "/" and (not _PATH_RE.match(path) or any(part in (".", "..") for part in path.split("/"))):
+    if path != "/" and not _PATH_RE.fullmatch(path):
         raise InvalidPath(path)
     return path
 

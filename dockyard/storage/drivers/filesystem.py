@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import os
 import shutil
 import stat
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -152,15 +153,15 @@ class FilesystemDriver:
             raise PathNotFound(path) from exc
 
     async def walk(self, path: str) -> AsyncIterator[FileInfo]:
-        for child in await self.list(path):
-            try:
-                info = await self.stat(child)
-            except PathNotFound:
-                continue  # removed by a concurrent writer since the listing
-            yield info
-            if info.is_dir:
-                async for below in self.walk(child):
-                    yield below
+        """The tree is read by ``scandir`` in a worker thread, a batch at a time: a walk of a large tree
+        (garbage collection, fsck) costs one ``stat`` per entry and no per-entry hop to the event loop."""
+        full = self._full(path)
+        if not os.path.isdir(full):
+            raise PathNotFound(path)
+        entries = _walk_below(full, "" if path == "/" else path)
+        while batch := await asyncio.to_thread(_next_batch, entries):
+            for info in batch:
+                yield info
 
     def local_path(self, path: str) -> str | None:
         return self._full(path)
@@ -208,6 +209,47 @@ class StatCache(Generic[T]):
         self._items[full] = (self._identity(result), value)
         if len(self._items) > self._entries:
             self._items.popitem(last=False)
+
+
+_WALK_BATCH = 4096
+
+
+def _walk_below(full: str, path: str) -> Iterator[FileInfo]:
+    """Depth first, sorted by name, with no generator per folder; entries removed meanwhile are skipped,
+    and temp files hidden, as ``list`` does."""
+    stack = [(iter(_sorted_entries(full)), path)]
+    while stack:
+        entries, prefix = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        try:
+            result = entry.stat()
+        except FileNotFoundError:
+            continue
+        child = f"{prefix}/{entry.name}"
+        if stat.S_ISDIR(result.st_mode):
+            yield FileInfo(child, 0, result.st_mtime, True)
+            stack.append((iter(_sorted_entries(entry.path)), child))
+        else:
+            yield FileInfo(child, result.st_size, result.st_mtime, False)
+
+
+def _sorted_entries(folder: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as scan:
+            return sorted((entry for entry in scan if not entry.name.startswith(".tmp-")), key=_entry_name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+def _next_batch(entries: Iterator[FileInfo]) -> list[FileInfo]:
+    return list(itertools.islice(entries, _WALK_BATCH))
 
 
 def _remove_quietly(path: str) -> None:
