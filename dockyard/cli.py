@@ -67,9 +67,11 @@ def build_registry(settings: Settings, metrics: Metrics | None = None) -> Regist
     import re
 
     from dockyard.registry.counted_cache import CountedCache
+    from dockyard.registry.gc_generation import CHECK_SECONDS, GenerationCheckedCache
     from dockyard.registry.manifest_format import UrlPolicy
     from dockyard.registry.service import Registry, RegistryOptions
     from dockyard.storage.drivers.instrumented import InstrumentedDriver
+    from dockyard.storage.layout import StorageLayout
 
     secret = _with_secret(settings).secret
     assert secret is not None
@@ -93,6 +95,9 @@ def build_registry(settings: Settings, metrics: Metrics | None = None) -> Regist
     if metrics is not None:
         driver = InstrumentedDriver(driver, metrics)
     cache = build_cache(settings)
+    if settings.blob_cache == "inmemory":  # per process: checked against other processes' collections
+        check = 0.0 if settings.read_only else CHECK_SECONDS  # a read-only server has no lease
+        cache = GenerationCheckedCache(StorageLayout(driver), check)
     if cache is not None and metrics is not None:
         cache = CountedCache(cache, settings.blob_cache or "", metrics)
     return Registry(driver, options, cache)

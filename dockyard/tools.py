@@ -140,9 +140,6 @@ async def _garbage_collect(args: argparse.Namespace, storage: Storage) -> int:
 
 async def _fsck(args: argparse.Namespace, storage: Storage) -> int:
     layout, settings = storage.layout, storage.settings
-    if args.repair and settings.storage_driver != "filesystem":
-        print("dockyard: fsck --repair moves folders aside and needs a filesystem root", file=sys.stderr)
-        return 2
     progress = Progress("checking")
     report = await fsck(layout, settings.upload_purging.age_seconds, args.repair, progress.step)
     progress.done()
@@ -159,7 +156,10 @@ async def _fsck(args: argparse.Namespace, storage: Storage) -> int:
             f"{orphans} orphan blobs"
         )
         if report.quarantine:
-            print(f"broken things moved to {settings.root_directory}/{report.quarantine}")
+            where = settings.root_directory
+            if settings.s3 is not None:
+                where = f"s3://{settings.s3.bucket}{settings.s3.rootdirectory.rstrip('/')}"
+            print(f"broken things moved to {where}/{report.quarantine}")
     return 1 if report.broken and not args.repair else 0
 
 

@@ -22,7 +22,9 @@ import uuid
 from dataclasses import dataclass, replace
 
 from dockyard import metrics
+from dockyard.grammar import Digest
 from dockyard.registry.gc import Emit, Forget, GcOptions, GcResult, collect
+from dockyard.registry.gc_generation import ANNOUNCE_SECONDS, Sweep
 from dockyard.storage.layout import StorageLayout
 
 log = logging.getLogger(__name__)
@@ -137,19 +139,24 @@ class GcLock:
             await self._layout.remove_gc_lock()
 
 
+async def _no_cache(digest: Digest) -> None:
+    return None
+
+
 async def collect_locked(
     layout: StorageLayout,
     options: GcOptions,
     emit: Emit = lambda line: None,
     forget: Forget | None = None,
+    announce_seconds: float = ANNOUNCE_SECONDS,
 ) -> GcResult:
-    """One collection under the lock; CollectorBusy when another one runs."""
+    """One collection under the lock; CollectorBusy when another one runs. Its blob deletions are
+    announced ``announce_seconds`` ahead to the servers' own caches (see ``registry.gc_generation``)."""
     lock = GcLock(layout)
     await lock.acquire()
     try:
-        if forget is None:
-            return await collect(layout, options, emit, lock.guard)
-        return await collect(layout, options, emit, lock.guard, forget)
+        sweep = Sweep(layout, announce_seconds)
+        return await collect(layout, options, emit, lock.guard, forget or _no_cache, sweep)
     finally:
         await lock.release()
 
@@ -165,7 +172,7 @@ async def collect_from_command(
         log.info("%d live dockyard server(s) use this storage: sparing what is younger than %ss",
                  len(leases), grace)  # fmt: skip
         options = replace(options, grace_seconds=grace)
-    return await collect_locked(layout, options, emit, forget)
+    return await collect_locked(layout, options, emit, forget, ANNOUNCE_SECONDS if leases else 0.0)
 
 
 class OnlineCollector:

@@ -24,6 +24,7 @@ from typing import Any
 
 from dockyard.grammar import Digest
 from dockyard.registry.errors import RegistryError
+from dockyard.registry.gc_generation import Sweep
 from dockyard.registry.manifest_format import StoredReferences, stored_references
 from dockyard.storage import concurrent
 from dockyard.storage.layout import Link, LinkFile, RepositoryScan, StorageLayout, StoredBlob
@@ -127,8 +128,10 @@ class GarbageCollector:
         emit: Emit = _quiet,
         guard: Guard = _no_guard,
         forget: Forget = _no_cache,
+        sweep: Sweep | None = None,
     ) -> None:
         self._layout = layout
+        self._sweep = sweep  # announces the blob deletions to per-process caches (registry.gc_generation)
         self._options = options
         self._emit = emit
         self._guard = guard  # awaited before deleting: raises when this collector must stop
@@ -160,8 +163,14 @@ class GarbageCollector:
         self._emit(f"\n{result.summary}")
         for blob in unmarked:
             self._emit(f"blob eligible for deletion: {blob.digest}")
-        if not self._options.dry_run:
-            await concurrent.each(list(unmarked), lambda blob: self._delete_blob(blob, result))
+        if not self._options.dry_run and unmarked:
+            if self._sweep is not None:
+                await self._sweep.begin()
+            try:
+                await concurrent.each(list(unmarked), lambda blob: self._delete_blob(blob, result))
+            finally:
+                if self._sweep is not None:
+                    await self._sweep.end()
         result.seconds = time.time() - self._started
         return result
 
@@ -347,6 +356,7 @@ async def collect(
     emit: Emit = _quiet,
     guard: Guard = _no_guard,
     forget: Forget = _no_cache,
+    sweep: Sweep | None = None,
 ) -> GcResult:
     """One garbage collection; raises GcError (having deleted nothing) when the mark fails."""
-    return await GarbageCollector(layout, options, emit, guard, forget).run()
+    return await GarbageCollector(layout, options, emit, guard, forget, sweep).run()

@@ -10,7 +10,8 @@
     /docker/registry/v2/repositories/<name>/_uploads/<uuid>/{data,startedat}
     /docker/registry/v2/repositories/<name>/_uploads/<uuid>/hashstates/<alg>/<offset>
     /docker/registry/v2/repositories/<name>/_referrers/<alg>/<hex>/<alg>/<hex>/link   (dockyard only)
-    /dockyard/gc.lock, /dockyard/leases/<id>        (dockyard only: coordination of garbage collection)
+    /dockyard/gc.lock, /dockyard/gc.generation, /dockyard/leases/<id>
+                                                    (dockyard only: coordination of garbage collection)
 
 A ``link`` holds a bare digest with no newline. ``_referrers`` starts with an underscore, so the
 reference registry's catalog walk skips it and never mistakes it for a repository.
@@ -35,6 +36,7 @@ REPOSITORIES = f"{ROOT}/repositories"
 # dockyard's own coordination files, outside the reference's tree so the reference never sees them
 _COORDINATION = "/dockyard"
 _GC_LOCK = f"{_COORDINATION}/gc.lock"
+_GC_GENERATION = f"{_COORDINATION}/gc.generation"
 _LEASES = f"{_COORDINATION}/leases"
 _QUARANTINE = "/dockyard-quarantine"  # fsck --repair moves broken things here, under their own path
 
@@ -603,9 +605,17 @@ class StorageLayout:
     # -- quarantine (fsck --repair) ------------------------------------------------------------
 
     async def quarantine(self, path: str, batch: str) -> str:
-        """Move ``path`` (a file or folder a walk reported) to ``/dockyard-quarantine/<batch><path>``."""
+        """Move ``path`` (a file or folder a walk reported) to ``/dockyard-quarantine/<batch><path>``.
+
+        A folder moves file by file where the store has no folders to rename (S3), then goes."""
         destination = f"{_QUARANTINE}/{batch}{path}"
-        await self.driver.move(path, destination)
+        if not (await self.driver.stat(path)).is_dir or self.driver.local_path(path) is not None:
+            await self.driver.move(path, destination)  # one rename on a local disk
+            return destination
+        files = [info.path async for info in self.driver.walk(path) if not info.is_dir]
+        for file in files:
+            await self.driver.move(file, destination + file[len(path) :])
+        await self._delete(path)
         return destination
 
     async def quarantine_tag(self, name: str, tag: str, batch: str) -> str:
@@ -627,6 +637,15 @@ class StorageLayout:
 
     async def remove_gc_lock(self) -> None:
         await self._delete(_GC_LOCK)
+
+    async def read_gc_generation(self) -> bytes | None:
+        try:
+            return await self.driver.get_content(_GC_GENERATION)
+        except PathNotFound:
+            return None
+
+    async def write_gc_generation(self, content: bytes) -> None:
+        await self.driver.put_content(_GC_GENERATION, content)
 
     async def write_lease(self, lease_id: str, content: bytes) -> None:
         await self.driver.put_content(f"{_LEASES}/{lease_id}", content)
