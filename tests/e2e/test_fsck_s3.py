@@ -29,7 +29,7 @@ def _fsck(server: RegistryServer, *flags: str) -> tuple[int, dict[str, Any]]:
     return run.returncode, report
 
 
-def test_fsck_repair_on_s3_leaves_a_root_the_reference_serves(
+def test_fsck_repair_on_s3_moves_broken_objects_aside_and_the_rest_serves(
     registry_factory: RegistryFactory,
     seaweedfs: SeaweedServer,
     seed_images: SeedImages,
