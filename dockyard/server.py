@@ -35,8 +35,9 @@ log = logging.getLogger("dockyard")
 
 # Bulk I/O (upload writes and hashing, sendfile of pulls) runs in threads; each transfer holds one.
 _IO_THREADS = 64
-# Bytes buffered from a connection before its reading pauses: large, so a blob upload streams in big reads.
-_READ_BUFFER = 4 << 20
+# Bytes aiohttp buffers from a connection (it pauses reading at twice this): small, because every byte read
+# this way is copied in Python, while the rest of a large upload body is spliced (api/spliced_body.py).
+_READ_BUFFER = 1 << 20
 
 
 def _split_addr(addr: str) -> tuple[str | None, int]:

@@ -1,9 +1,10 @@
 """Large request bodies moved by the kernel: socket → pipe → upload file with ``splice``, no Python bytes.
 
 aiohttp parses the request head as always (and every chunked or TLS body, which keep the ordinary path).
-For a plain-TCP body with a ``Content-Length`` of at least ``_MIN_BYTES``, the upload path may take the
-connection over: the bytes aiohttp already read are handed on as they are, the connection's reading is held,
-and the rest of the body is spliced from the socket — exactly the announced count, never a byte of a
+For a plain-TCP body with a ``Content-Length`` of at least ``_MIN_BYTES``, the connection's reading is held
+as the upload starts (so aiohttp reads no more of the body while the upload is prepared), and the upload path
+may take the connection over: the bytes aiohttp already read are handed on as they are, and the rest of the
+body is spliced from the socket — exactly the announced count, never a byte of a
 pipelined request behind it. Then aiohttp's parser is walked over the same count of zero bytes, so it is
 at the end of the body exactly as if it had read it (its body counters, the bytes-in metric, included),
 and the connection goes back to aiohttp for the response and the next request.
@@ -46,7 +47,8 @@ class SplicedBody:
         self._request = request
         self._stall = stall
         self._left = request.content_length or 0
-        self._taken = False  # the connection's reading is held and the rest comes by splice
+        self._held = False  # aiohttp's reading of the connection is held
+        self._taken = False  # and the rest of the body comes by splice
         self._spliced = 0
         self._pipe: tuple[int, int] | None = None
         self._ended = False  # the client closed its side before the whole body came
@@ -70,6 +72,8 @@ class SplicedBody:
         )
 
     async def __aenter__(self) -> SplicedBody:
+        self._request.protocol._pause_reading_for_buffer()
+        self._held = True
         return self
 
     async def __aexit__(
@@ -79,9 +83,10 @@ class SplicedBody:
             for fd in self._pipe:
                 os.close(fd)
             self._pipe = None
-        if not self._taken:
-            return
         protocol = self._request.protocol
+        if not self._taken:
+            self._release()
+            return
         if self._left:
             # cut short: the rest of the body is still on the wire, so the connection cannot carry another
             # request; the answer goes out, then aiohttp closes it (nothing more is read from it)
@@ -89,13 +94,21 @@ class SplicedBody:
             self._request.content.feed_eof()
             return
         await self._walk_parser()
-        protocol._resume_reading_for_buffer()
+        self._release()
+
+    def _release(self) -> None:
+        """aiohttp reads the connection again."""
+        if self._held:
+            self._held = False
+            self._request.protocol._resume_reading_for_buffer()
 
     def __aiter__(self) -> SplicedBody:
         return self
 
     async def __anext__(self) -> bytes:
-        """The next piece as aiohttp delivered it: the ordinary path, for writers that are no local file."""
+        """The next piece as aiohttp delivers it: the ordinary path, for writers that are no local file."""
+        if not self._taken:
+            self._release()
         return await self._chunks.__anext__()
 
     async def move_into(self, fd: int, limit: int) -> int:
@@ -130,13 +143,12 @@ class SplicedBody:
                 raise ClientStalled(f"no body bytes for {self._stall:g}s")
 
     def _take_over(self) -> list[bytes]:
-        """Hold the connection's reading and take what aiohttp buffered of the body, in one step of the
-        event loop: no byte can be read from the socket in between."""
+        """Take what aiohttp buffered of the body; the reading hold keeps the socket unread meanwhile."""
+        assert self._held, "move_into outside the body's context"
         content = self._request.content
         pieces = []
         while piece := content.read_nowait():  # may let the parser hand over what it held back
             pieces.append(piece)
-        self._request.protocol._pause_reading_for_buffer()
         self._taken = True
         self._left -= sum(len(piece) for piece in pieces)
         read, write = os.pipe2(os.O_CLOEXEC)

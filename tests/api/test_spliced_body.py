@@ -6,6 +6,7 @@ same connection; then the same guarantees through dockyard's upload path, with o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import http.client
 import os
@@ -20,8 +21,9 @@ import pytest
 import requests
 from aiohttp import web
 
-from dockyard.api.context import ClientStalled
+from dockyard.api.context import SETTINGS, ClientStalled
 from dockyard.api.spliced_body import SplicedBody
+from dockyard.config import load_settings
 from tests.conftest import RegistryFactory
 from tests.support.servers import RegistryServer, free_port
 
@@ -87,6 +89,14 @@ class Server:
         self.received[request.query["name"]] = request.content.total_bytes
         return web.json_response({"moved": moved, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
 
+    async def pieces(self, request: web.Request) -> web.Response:
+        """The ordinary path through the same body (as for writers that are no local file)."""
+        hasher = hashlib.sha256()
+        async with SplicedBody(request, self.STALL) as body:
+            async for piece in body:
+                hasher.update(piece)
+        return web.Response(text=hasher.hexdigest())
+
     async def small(self, request: web.Request) -> web.Response:
         return web.Response(text=f"small {await request.text()}")
 
@@ -95,8 +105,10 @@ class Server:
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
     made = Server(tmp_path)
     app = web.Application()
+    app[SETTINGS] = dataclasses.replace(load_settings(None, environ={}), read_timeout_seconds=Server.STALL)
     app.router.add_post("/splice", made.splice)
     app.router.add_post("/small", made.small)
+    app.router.add_post("/pieces", made.pieces)
     runner = web.AppRunner(app, read_bufsize=4 * MIB)  # as dockyard's server: much is read before the handler
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -147,6 +159,19 @@ async def test_requests_pipelined_behind_a_spliced_body_are_answered_in_order(se
     assert (server.directory / "one").read_bytes() == first
     assert (server.directory / "two").read_bytes() == second
     assert server.outcomes == ["done", "done"]
+
+
+async def test_a_body_read_in_pieces_releases_the_reading_hold(server: Server) -> None:
+    """A body iterated instead of moved (S3 and other remote writers) arrives whole, and a request
+    pipelined behind it is answered."""
+    data = os.urandom(7 * MIB + 3)
+
+    def client(sock: socket.socket, reader: BinaryIO) -> list[tuple[int, bytes]]:
+        sock.sendall(request_bytes("POST", "/pieces", data) + request_bytes("POST", "/small", b"next"))
+        return [read_response(reader) for _ in range(2)]
+
+    answers = await in_thread(server, client)
+    assert answers == [(200, hashlib.sha256(data).hexdigest().encode()), (200, b"small next")]
 
 
 async def test_a_stalled_body_is_waited_for(server: Server) -> None:
@@ -270,7 +295,15 @@ def test_dockyard_counts_spliced_bytes_in(dockyard_server: RegistryServer) -> No
     debug = server.config["http"]["debug"]["addr"]
 
     def bytes_in() -> float:
-        text = requests.get(f"http://{debug}/metrics", timeout=30).text
+        deadline = time.monotonic() + 30  # worker 0 serves the debug address, maybe after another answered
+        while True:
+            try:
+                text = requests.get(f"http://{debug}/metrics", timeout=30).text
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         return sum(
             float(line.rsplit(" ", 1)[1])
             for line in text.splitlines()
