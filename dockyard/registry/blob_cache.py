@@ -6,8 +6,10 @@ storage round trips, costly on S3. The cache answers from memory (``inmemory``, 
 (``repository::<name>::<digest>``) and the blob's descriptor (``blobs::<digest>``). An entry is good only
 while both are present, so removing the descriptor (garbage collection) hides the blob in every repository.
 
-The cache is never the truth: every failure of Redis is logged and treated as a miss, so requests fall back
-to storage while Redis is away.
+The cache is never the truth: a failed lookup or fill of Redis is logged and treated as a miss, so requests
+fall back to storage while Redis is away. An invalidation is different: a delete whose entry cannot be
+removed would leave the deleted blob reported present, so :meth:`BlobDescriptorCache.forget` raises
+:class:`CacheUnavailable` and the delete is refused before it touches storage.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from dockyard.grammar import Digest, GrammarError
+from dockyard.registry.errors import ErrorCode, RegistryError
 
 if TYPE_CHECKING:
     from redis.typing import EncodableT, FieldT
@@ -28,6 +31,17 @@ log = logging.getLogger(__name__)
 _MEMORY_ENTRIES = 65536
 _REDIS_QUIET_SECONDS = 1.0  # after a failure, don't ask Redis again for this long
 _REDIS_TTL_SECONDS = 3600
+# redis-py's default retries a refused connection for ~3.5 s; a cache is asked on the request path and
+# has storage to fall back on, so it gives up within a fraction of a second
+_REDIS_RETRIES = 2
+_REDIS_BACKOFF = (0.02, 0.2)  # base, cap (seconds)
+
+
+class CacheUnavailable(RegistryError):
+    """The cache could not be invalidated: ``503 UNAVAILABLE``, the client retries the delete."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(ErrorCode.UNAVAILABLE, detail=detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +56,12 @@ class BlobDescriptorCache(Protocol):
     async def put(self, repository: str, digest: Digest, descriptor: Descriptor) -> None: ...
 
     async def forget(self, repository: str, digest: Digest) -> None:
-        """The blob was unlinked from ``repository`` (blob or manifest delete)."""
+        """The blob is being unlinked from ``repository`` (blob or manifest delete); raises
+        :class:`CacheUnavailable` when the entry may still be there."""
 
     async def forget_blob(self, digest: Digest) -> None:
-        """The blob's bytes are gone (garbage collection): no repository holds it any more."""
+        """The blob's bytes are gone (garbage collection): no repository holds it any more. A failure is
+        logged (the bytes are gone already; the entry expires within the hour)."""
 
     async def close(self) -> None: ...
 
@@ -121,6 +137,8 @@ class RedisCache:
 
     def __init__(self, options: RedisOptions) -> None:
         import redis.asyncio as aioredis  # loaded only where Redis is configured: MiBs in every worker
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialWithJitterBackoff
         from redis.exceptions import RedisError
 
         self._errors = (RedisError, OSError)
@@ -133,6 +151,9 @@ class RedisCache:
             socket_connect_timeout=options.dial_timeout,
             socket_timeout=max(options.read_timeout, options.write_timeout),
             max_connections=options.max_connections,
+            retry=Retry(
+                ExponentialWithJitterBackoff(base=_REDIS_BACKOFF[0], cap=_REDIS_BACKOFF[1]), _REDIS_RETRIES
+            ),
         )
         self._quiet_until = 0.0
 
@@ -179,20 +200,23 @@ class RedisCache:
             self._failed("write", exc)
 
     async def forget(self, repository: str, digest: Digest) -> None:
-        await self._delete(f"repository::{repository}::{digest}")
+        key = f"repository::{repository}::{digest}"
+        if not await self._delete(key):
+            raise CacheUnavailable(f"the blob-descriptor cache (redis) could not invalidate {key}")
 
     async def forget_blob(self, digest: Digest) -> None:
-        await self._delete(f"blobs::{digest}")
+        key = f"blobs::{digest}"
+        if not await self._delete(key):
+            log.error("redis invalidation of %s failed: it may name a deleted blob until it expires", key)
 
-    async def _delete(self, key: str) -> None:
-        """Invalidation is tried even in a quiet period; its failure is logged as an error."""
+    async def _delete(self, key: str) -> bool:
+        """Whether the key is surely gone; tried even in a quiet period (Redis may be back)."""
         try:
             await self._redis.delete(key)
         except self._errors as exc:
-            log.error(
-                "redis invalidation of %s failed (%s): it may name a deleted blob until it expires", key, exc
-            )
             self._failed("invalidate", exc)
+            return False
+        return True
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -87,8 +87,10 @@ class BlobStore:
         if not self._delete_enabled:
             raise RegistryError(ErrorCode.UNSUPPORTED, detail="blob deletion is disabled")
         await self.stat(name, digest)
-        await self._layout.unlink_layer(name, digest)
+        # the cache first: when it cannot be invalidated the delete stops before storage changes (503)
         await self._cache.forget(name, digest)
+        await self._layout.unlink_layer(name, digest)
+        await self._cache.forget(name, digest)  # a lookup meanwhile may have cached the link again
 
     async def mount(self, name: str, digest: Digest, source: str | None) -> bool:
         """Link an existing blob into ``name``; from any repository when no source is given."""

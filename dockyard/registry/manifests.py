@@ -163,8 +163,9 @@ class ManifestStore:
             return
         digest = await self.resolve(name, reference)
         stored = await self._load(digest)
+        await self._cache.forget(name, digest)  # first: a cache that cannot be invalidated stops the delete
         await self._layout.unlink_revision(name, digest)
-        await self._cache.forget(name, digest)
+        await self._cache.forget(name, digest)  # a lookup meanwhile may have cached it again
         for tag in await self._layout.list_tags(name) or []:
             if await self._layout.tag_target(name, tag) == digest:
                 await self._layout.delete_tag(name, tag)

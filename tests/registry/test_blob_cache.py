@@ -12,11 +12,13 @@ import requests
 from dockyard.grammar import Digest
 from dockyard.registry.blob_cache import (
     BlobDescriptorCache,
+    CacheUnavailable,
     Descriptor,
     MemoryCache,
     RedisCache,
     RedisOptions,
 )
+from dockyard.registry.errors import ErrorCode
 from tests.conftest import RegistryFactory
 from tests.support.redis_server import RedisServer
 from tests.support.servers import RegistryServer
@@ -56,16 +58,18 @@ async def test_unlinking_forgets_one_repository_collecting_forgets_all(cache: Bl
     assert await cache.get("three", A) is None
 
 
-async def test_without_redis_every_lookup_is_a_miss_and_nothing_raises(redis_server: RedisServer) -> None:
+async def test_without_redis_lookups_miss_and_only_an_unlink_raises(redis_server: RedisServer) -> None:
     cache = RedisCache(RedisOptions(addr=redis_server.addr, dial_timeout=0.5, read_timeout=0.5))
     await cache.put("r", A, Descriptor(A, 3))
     redis_server.stop()
     assert await cache.get("r", A) is None
     await cache.put("r", B, Descriptor(B, 3))
+    with pytest.raises(CacheUnavailable) as refused:  # the entry may still be there: the delete must wait
+        await cache.forget("r", A)
+    assert refused.value.code is ErrorCode.UNAVAILABLE
+    await cache.forget_blob(A)  # garbage collection's bytes are gone already: logged, not raised
+    redis_server.start()  # empty again (no persistence); an invalidation is tried at once
     await cache.forget("r", A)
-    await cache.forget_blob(A)
-    redis_server.start()  # empty again (no persistence), and usable once the quiet second has passed
-    await cache.put("r", A, Descriptor(A, 3))
     await cache.close()
 
 
@@ -114,3 +118,50 @@ def test_requests_carry_on_while_redis_restarts(
     third = _push_blob(server, "steady/app", b"after")
     for digest in (first, second, third):
         assert requests.head(f"{server.url}/v2/steady/app/blobs/{digest}", timeout=30).status_code == 200
+
+
+def test_a_delete_is_refused_while_redis_is_unreachable(
+    registry_factory: RegistryFactory, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """With Redis stopped a blob or manifest delete answers 503 UNAVAILABLE with the spec's body and leaves
+    storage as it was; once Redis is back the same delete goes through and no replica reports the blob."""
+    root = tmp_path / "shared-root"
+    one = registry_factory("dockyard", root=root, extra_config=_redis_config(redis_server))
+    two = registry_factory("dockyard", root=root, extra_config=_redis_config(redis_server))
+    name = "guarded/app"
+    digest = _push_blob(one, name, b"guarded bytes")
+    manifest = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",' + (
+        b'"config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":13,"digest":"'
+        + digest.encode()
+        + b'"},"layers":[]}'
+    )
+    put = requests.put(
+        f"{one.url}/v2/{name}/manifests/v1",
+        data=manifest,
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        timeout=30,
+    )
+    assert put.status_code == 201, put.text
+    manifest_digest = put.headers["Docker-Content-Digest"]
+    for server in (one, two):  # both look it up: now it is in Redis
+        assert requests.head(f"{server.url}/v2/{name}/blobs/{digest}", timeout=30).status_code == 200
+    layer_link = one.v2 / "repositories" / name / "_layers/sha256" / digest[7:] / "link"
+    revision_link = (
+        one.v2 / "repositories" / name / "_manifests/revisions/sha256" / manifest_digest[7:] / "link"
+    )
+
+    redis_server.stop()
+    for path in (f"blobs/{digest}", f"manifests/{manifest_digest}"):
+        refused = requests.delete(f"{two.url}/v2/{name}/{path}", timeout=30)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Content-Type"].startswith("application/json")
+        assert [error["code"] for error in refused.json()["errors"]] == ["UNAVAILABLE"]
+    assert layer_link.read_bytes() == digest.encode()  # storage untouched
+    assert revision_link.read_bytes() == manifest_digest.encode()
+    assert requests.get(f"{one.url}/v2/{name}/manifests/v1", timeout=30).status_code == 200
+
+    redis_server.start()
+    assert requests.delete(f"{two.url}/v2/{name}/blobs/{digest}", timeout=30).status_code == 202
+    for server in (one, two):
+        assert requests.head(f"{server.url}/v2/{name}/blobs/{digest}", timeout=30).status_code == 404
+    assert not layer_link.exists()
