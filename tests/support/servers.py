@@ -64,8 +64,18 @@ def base_config(root: Path, port: int, secret: str) -> dict[str, Any]:
 
 
 def s3_config(parameters: dict[str, Any], redirect: bool = True) -> dict[str, Any]:
-    """``extra_config`` for a server on S3 (see ``tests/support/seaweed.py`` for ``parameters``)."""
-    return {"storage": {"s3": parameters, "redirect": {"disable": not redirect}}}
+    """``extra_config`` for a server on S3 (see ``tests/support/seaweed.py`` for ``parameters``).
+
+    Upload purging is off: the reference's purger (started after a random 0-59 minute delay, so at once one
+    time in 60) panics with "index out of range" in ``purgeuploads.go`` on the key SeaweedFS lists for an
+    emptied folder (``…/_uploads/<id>/`` under its own prefix), whoever wrote the bucket."""
+    return {
+        "storage": {
+            "s3": parameters,
+            "redirect": {"disable": not redirect},
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        }
+    }
 
 
 def clean_env() -> dict[str, str]:
