@@ -146,14 +146,18 @@ class UploadManager:
                 raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail=str(exc)) from exc
             if claimed.name != name or claimed.upload_id != upload_id:
                 raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail="upload state does not match URL")
-        stored_start, size = await asyncio.gather(  # two round trips at once on S3
-            self._layout.upload_started_at(name, upload_id), self._layout.upload_size(name, upload_id)
-        )
+        stored_start: datetime | None
+        if claimed is not None:  # the signed token carries the start time: the data alone says it exists
+            stored_start, size = claimed.started_at, await self._layout.upload_size(name, upload_id)
+        else:
+            stored_start, size = await asyncio.gather(  # two round trips at once on S3
+                self._layout.upload_started_at(name, upload_id), self._layout.upload_size(name, upload_id)
+            )
         if size is None or stored_start is None:
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id})
         if claimed is not None and claimed.offset != size and not allow_stale:
             raise RegistryError(ErrorCode.RANGE_INVALID, detail={"offset": size, "claimed": claimed.offset})
-        return UploadState(name, upload_id, size, claimed.started_at if claimed else stored_start)
+        return UploadState(name, upload_id, size, stored_start)
 
     async def append(
         self,

@@ -355,10 +355,12 @@ class StorageLayout:
         return self.driver.reader(f"{_upload(name, upload_id)}/data", offset)
 
     async def commit_upload(self, name: str, upload_id: str, digest: Digest) -> None:
-        """Move the upload's bytes into the blob store; an existing blob is kept as it is, made young."""
+        """Move the upload's bytes into the blob store (a new file: young); an existing blob is kept as it
+        is, made young."""
         if await self.blob_size(digest) is None:
             await self.driver.move(f"{_upload(name, upload_id)}/data", _blob_data(digest))
-        await self.touch_blob(digest)
+        else:
+            await self.touch_blob(digest)
 
     async def delete_upload(self, name: str, upload_id: str) -> bool:
         """Remove the upload's folder: its data, ``startedat`` and saved hash states."""

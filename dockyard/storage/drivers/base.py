@@ -110,7 +110,8 @@ class StorageDriver(Protocol):
         it already showed without reading it (S3's StartAfter)."""
 
     async def move(self, source: str, destination: str) -> None:
-        """Atomically put ``source`` at ``destination``, replacing it."""
+        """Atomically put ``source`` at ``destination``, replacing it; the destination counts as modified
+        now (garbage collection spares a blob just published without another round trip to touch it)."""
 
     async def delete(self, path: str) -> None:
         """Remove a file, or a directory and everything below it."""

@@ -129,6 +129,7 @@ class FilesystemDriver:
         os.makedirs(os.path.dirname(full_destination), exist_ok=True)
         try:
             os.replace(self._full(source), full_destination)
+            os.utime(full_destination)  # modified now, as an S3 copy is (a blob just published is young)
         except FileNotFoundError as exc:
             raise PathNotFound(source) from exc
         except OSError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 READ_CHUNK = 1 << 20
 LIST_MAX = 1000
+UPLOAD_IDS_KEPT = 4096
 PRESIGN_SECONDS = 20 * 60  # as the reference's URLFor
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchUpload"})
 
@@ -89,6 +91,9 @@ class S3Driver:
         self._client: S3Client | None = None
         self._stack = contextlib.AsyncExitStack()
         self._lock = asyncio.Lock()
+        # The multipart upload this process last saw at a key: an append lists its parts at once, without
+        # listing the bucket's uploads first. An id completed or aborted elsewhere answers NoSuchUpload.
+        self._upload_ids: OrderedDict[str, str] = OrderedDict()
 
     # -- the client --------------------------------------------------------------------------
 
@@ -211,11 +216,31 @@ class S3Driver:
                 created = await client.create_multipart_upload(
                     Bucket=self.bucket, Key=key, **self._object_options()
                 )
+                self.remember_upload(key, created["UploadId"])
                 return S3Writer(self, path, key, created["UploadId"], [])
+            known = self._upload_ids.get(key)
+            if known is not None:
+                try:
+                    return S3Writer(self, path, key, known, await self._parts(key, known))
+                except ClientError as exc:
+                    if _error_code(exc) != "NoSuchUpload":
+                        raise
+                    self.forget_upload(key)  # completed or aborted meanwhile: look again
             upload_id = await self._find_upload(key)
             if upload_id is None:
                 raise PathNotFound(path)
-            return S3Writer(self, path, key, upload_id, await self._parts(key, upload_id))
+            parts = await self._parts(key, upload_id)
+            self.remember_upload(key, upload_id)
+            return S3Writer(self, path, key, upload_id, parts)
+
+    def remember_upload(self, key: str, upload_id: str) -> None:
+        self._upload_ids[key] = upload_id
+        self._upload_ids.move_to_end(key)
+        while len(self._upload_ids) > UPLOAD_IDS_KEPT:
+            self._upload_ids.popitem(last=False)
+
+    def forget_upload(self, key: str) -> None:
+        self._upload_ids.pop(key, None)
 
     async def _find_upload(self, key: str) -> str | None:
         """The multipart upload in progress at exactly ``key`` (the first, as the reference picks)."""
@@ -408,11 +433,9 @@ class S3Driver:
         key = self.key(path)
         client = await self.client()
         with _translated(path):
-            doomed, itself, aborted = await asyncio.gather(  # three listings at once
-                self._keys_below(path), self._is_object(key), self._abort_uploads(key, exact=False)
+            doomed, aborted = await asyncio.gather(  # two listings at once
+                self._keys_at_or_below(key), self._abort_uploads(key, exact=False)
             )
-            if itself:
-                doomed.append(key)
             for start in range(0, len(doomed), LIST_MAX):
                 batch: builtins.list[ObjectIdentifierTypeDef] = [
                     {"Key": name} for name in doomed[start : start + LIST_MAX]
@@ -421,20 +444,24 @@ class S3Driver:
         if not doomed and not aborted:
             raise PathNotFound(path)
 
-    async def _keys_below(self, path: str) -> builtins.list[str]:
-        return [item["Key"] async for item in self._objects_below(path)]
-
-    async def _is_object(self, key: str) -> bool:
-        if not key:
-            return False  # the bucket's root is no object
+    async def _keys_at_or_below(self, key: str) -> builtins.list[str]:
+        """The object at ``key`` and every one below it, from one listing of the bare prefix: no separate
+        HEAD of ``key``. Keys come sorted, so siblings that merely share the prefix are skipped and the
+        listing stops once it is past ``key/``."""
         client = await self.client()
-        try:
-            await client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _status(exc) == 404 or _error_code(exc) in _NOT_FOUND:
-                return False
-            raise
-        return True
+        paginator = client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=key, PaginationConfig={"PageSize": LIST_MAX})
+        folder = key + "/" if key else ""
+        found: builtins.list[str] = []
+        async for page in pages:
+            for item in page.get("Contents", []):
+                name = item["Key"]
+                if name == key or name.startswith(folder):
+                    if not name.endswith("/"):  # a folder marker some servers list is no object
+                        found.append(name)
+                elif name > folder:
+                    return found
+        return found
 
     async def _abort_uploads(self, key: str, exact: bool) -> bool:
         """Abort the multipart uploads at ``key`` (and, unless ``exact``, below it); whether any were."""
@@ -444,6 +471,7 @@ class S3Driver:
         for upload in uploads.get("Uploads", []):
             name = upload.get("Key", "")
             if name == key or (not exact and (not key or name.startswith(key + "/"))):
+                self.forget_upload(name)
                 await client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload["UploadId"])
                 aborted = True
         return aborted
@@ -545,6 +573,7 @@ class S3Writer:
         parts: list[CompletedPartTypeDef] = [
             {"PartNumber": part.number, "ETag": part.etag} for part in self._parts
         ]
+        self._driver.forget_upload(self._key)
         with _translated(self._path):
             await client.complete_multipart_upload(
                 Bucket=self._driver.bucket,
@@ -563,6 +592,7 @@ class S3Writer:
                 Bucket=driver.bucket, Key=self._key, **driver._object_options()
             )
         self._upload_id = created["UploadId"]
+        driver.remember_upload(self._key, self._upload_id)
         self._parts = []
         if self._size < MIN_PART:
             self._buffer[:0] = await driver.get_content(self._path)

@@ -174,6 +174,15 @@ async def test_move_replaces_and_creates_parents(driver: StorageDriver) -> None:
     assert await driver.get_content("/fresh/a/b/c") == b"x"
 
 
+async def test_a_moved_file_is_modified_now(driver: StorageDriver) -> None:
+    """A blob published by a move is young without a touch (S3 copies make a new object anyway)."""
+    await driver.put_content("/src/aged", b"payload")
+    written = (await driver.stat("/src/aged")).mtime
+    await asyncio.sleep(1.1)  # S3 keeps whole seconds
+    await driver.move("/src/aged", "/dst/aged")
+    assert (await driver.stat("/dst/aged")).mtime > written
+
+
 async def test_delete_file_and_tree(driver: StorageDriver) -> None:
     for path in ["/t/a/1", "/t/a/2/3", "/t/b"]:
         await driver.put_content(path, b"1")
