@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     images = args.images or (8 if args.quick else 50)
     args.options = Options(
         size=args.size, chunk=16 * MIB, duration=1, connections=8, images=images, image_workers=8,
-        tags=0, repos=0, page=1, repeats=1, workers=None,
+        tags=0, repos=0, page=1, repeats=1, workers=None, memory_size=0,
     )  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="dockyard-s3-bench-"))
     s3 = SeaweedServer(workdir / "s3").start()
