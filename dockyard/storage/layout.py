@@ -588,11 +588,9 @@ class StorageLayout:
     async def delete_blob(self, digest: Digest) -> str | None:
         """Remove the blob's folder; the path removed, or None when it was already gone.
 
-        The ``data`` file is first renamed away (one atomic step, at once invisible to readers), then
-        the folder is removed: a reader never finds a blob that is half deleted."""
+        Its one ``data`` file goes in one step (unlinked on a disk, one object deleted on S3), so a reader
+        finds the whole blob or none; no copy first (on S3 a move is a copy of every byte)."""
         path = _blob_dir(digest)
-        with contextlib.suppress(PathNotFound):
-            await self.driver.move(_blob_data(digest), f"{path}/.tmp-deleted")
         return path if await self._delete(path) else None
 
     async def delete_revision(self, name: str, digest: Digest) -> str | None:
