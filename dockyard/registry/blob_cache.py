@@ -207,7 +207,7 @@ class RedisCache:
     async def forget_blob(self, digest: Digest) -> None:
         key = f"blobs::{digest}"
         if not await self._delete(key):
-            log.error("redis invalidation of %s failed: it may name a deleted blob until it expires", key)
+            raise CacheUnavailable(f"the blob-descriptor cache (redis) could not invalidate {key}")
 
     async def _delete(self, key: str) -> bool:
         """Whether the key is surely gone; tried even in a quiet period (Redis may be back)."""

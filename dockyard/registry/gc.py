@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.grammar import Digest
+from dockyard.registry.blob_cache import CacheUnavailable
 from dockyard.registry.errors import RegistryError
 from dockyard.registry.gc_generation import Sweep
 from dockyard.registry.manifest_format import StoredReferences, stored_references
@@ -69,6 +70,7 @@ class GcResult:
     blobs: list[StoredBlob] = field(default_factory=list)
     referrers: list[StaleReferrer] = field(default_factory=list)
     spared: list[StoredBlob] = field(default_factory=list)  # unmarked but younger than the grace period
+    kept: list[StoredBlob] = field(default_factory=list)  # unmarked, but the shared cache could not be told
     seconds: float = 0.0
 
     @property
@@ -98,6 +100,7 @@ class GcResult:
                 for item in self.referrers
             ],
             "blobs_spared_young": [str(blob.digest) for blob in self.spared],
+            "blobs_kept_cache_unavailable": [str(blob.digest) for blob in self.kept],
             "seconds": round(self.seconds, 3),
         }
 
@@ -322,10 +325,20 @@ class GarbageCollector:
                 result.blobs.remove(blob)
                 result.spared.append(current)
                 return
+        try:  # first: a blob the shared cache cannot forget stays, for the next run (never reported present)
+            await self._forget(blob.digest)
+        except CacheUnavailable as exc:
+            log.warning("keeping blob %s for the next collection: %s", blob.digest, exc.detail)
+            result.blobs.remove(blob)
+            result.kept.append(blob)
+            return
         path = await self._layout.delete_blob(blob.digest)
         if path is not None:
             log.info("Deleting blob: %s", path)
-        await self._forget(blob.digest)
+        try:
+            await self._forget(blob.digest)  # a lookup meanwhile may have cached it again
+        except CacheUnavailable as exc:
+            log.error("deleted blob %s may stay cached until it expires: %s", blob.digest, exc.detail)
 
 
 async def would_free(

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -66,3 +67,39 @@ def test_the_command_hides_what_it_deletes_from_every_replica_through_redis(
     assert redis_server.client().exists(f"blobs::{digest}") == 0
     for server in (one, two):
         assert requests.head(f"{server.url}/v2/cached/app/blobs/{digest}", timeout=30).status_code == 404
+
+
+def test_the_command_keeps_what_redis_cannot_forget_until_a_run_that_can(
+    registry_factory: RegistryFactory, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """With Redis unreachable a deletion could leave every replica's cache naming a deleted blob; the
+    collection keeps the blob instead (reported), and the next run with Redis back deletes it."""
+    root = tmp_path / "shared-root"
+    config = {"storage": {"cache": {"blobdescriptor": "redis"}}, "redis": {"addr": redis_server.addr}}
+    server = registry_factory("dockyard", root=root, extra_config=config)
+    digest = Api(server.url).push_blob("cached/app", b"garbage Redis must forget first")
+    assert requests.head(f"{server.url}/v2/cached/app/blobs/{digest}", timeout=30).status_code == 200
+    age_everything(root / "docker")
+
+    def collect() -> dict[str, Any]:
+        command = subprocess.run(
+            [sys.executable, "-m", "dockyard", "garbage-collect", str(server.config_path), "--json"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert command.returncode == 0, command.stderr
+        result: dict[str, Any] = json.loads(command.stdout)
+        return result
+
+    redis_server.stop()
+    kept = collect()
+    assert kept["blobs_eligible"] == [] and kept["blobs_kept_cache_unavailable"] == [digest]
+    assert blob_exists(root, digest)
+    redis_server.start()  # (empty: it keeps nothing across restarts) the blob is still served, and cached
+    assert requests.head(f"{server.url}/v2/cached/app/blobs/{digest}", timeout=30).status_code == 200
+    assert redis_server.client().exists(f"blobs::{digest}") == 1
+    age_everything(root / "docker")  # (the HEAD refreshed the blob's age, as any use does while serving)
+    deleted = collect()
+    assert deleted["blobs_eligible"] == [digest] and deleted["blobs_kept_cache_unavailable"] == []
+    assert not blob_exists(root, digest)
+    assert redis_server.client().exists(f"blobs::{digest}") == 0
+    assert requests.head(f"{server.url}/v2/cached/app/blobs/{digest}", timeout=30).status_code == 404
