@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from dockyard import metrics
 from dockyard.grammar import Digest
-from dockyard.registry.gc import Emit, Forget, GcOptions, GcResult, collect
+from dockyard.registry.gc import Emit, Forget, GarbageCollector, GcOptions, GcResult
 from dockyard.registry.gc_generation import ANNOUNCE_SECONDS, Sweep
 from dockyard.storage.layout import StorageLayout
 
@@ -156,7 +156,7 @@ async def collect_locked(
     await lock.acquire()
     try:
         sweep = Sweep(layout, announce_seconds)
-        return await collect(layout, options, emit, lock.guard, forget or _no_cache, sweep)
+        return await GarbageCollector(layout, options, emit, lock.guard, forget or _no_cache, sweep).run()
     finally:
         await lock.release()
 

@@ -132,6 +132,7 @@ class GarbageCollector:
         guard: Guard = _no_guard,
         forget: Forget = _no_cache,
         sweep: Sweep | None = None,
+        documents: dict[Digest, StoredReferences | None] | None = None,
     ) -> None:
         self._layout = layout
         self._sweep = sweep  # announces the blob deletions to per-process caches (registry.gc_generation)
@@ -139,7 +140,8 @@ class GarbageCollector:
         self._emit = emit
         self._guard = guard  # awaited before deleting: raises when this collector must stop
         self._forget = forget  # drop a deleted blob from the caches
-        self._documents: dict[Digest, StoredReferences | None] = {}
+        # the manifests read (None: unreadable); a dict passed in is shared with other collectors
+        self._documents = {} if documents is None else documents
         self._seen: dict[str, set[str]] = {}  # revision link paths found by the mark, per repository
         self._started = time.time()
 
@@ -149,14 +151,14 @@ class GarbageCollector:
         return self._started - self._options.grace_seconds
 
     async def run(self) -> GcResult:
-        result = GcResult(self._options)
+        """One garbage collection; raises GcError (having deleted nothing) when the mark fails."""
         # The blob walk (a worker thread on a local disk) runs while the repositories are read. A blob
         # stored after it is never a candidate; one stored during it is protected as any young blob is.
         stored, scans = await asyncio.gather(self._stored_blobs(), self._scan())
-        await self.mark(scans, set(stored), result)
+        result = await self.eligible(scans, stored)
         if not self._options.dry_run:
             await self._sweep_manifests(result)
-        unmarked = [blob for digest, blob in stored.items() if digest not in result.marked]
+        unmarked = result.blobs
         if self._options.grace_seconds > 0:
             await self._mark_late_manifests(result)
             unmarked = [blob for blob in unmarked if blob.digest not in result.marked]
@@ -204,7 +206,16 @@ class GarbageCollector:
             raise GcError(f"failed to retrieve manifest for digest {digest}")
         return document
 
-    async def mark(self, scans: list[RepositoryScan], stored: set[Digest], result: GcResult) -> None:
+    async def eligible(self, scans: list[RepositoryScan], stored: dict[Digest, StoredBlob]) -> GcResult:
+        """The mark alone, from a read of the storage already made (``stored``: the blobs present): what
+        is marked, the manifests and referrers to delete, and as ``blobs`` every stored blob left unmarked
+        (before any grace period). Deletes nothing."""
+        result = GcResult(self._options)
+        await self._mark(scans, set(stored), result)
+        result.blobs = [blob for digest, blob in stored.items() if digest not in result.marked]
+        return result
+
+    async def _mark(self, scans: list[RepositoryScan], stored: set[Digest], result: GcResult) -> None:
         """Mark from what a scan found (``stored``: the digests of the blobs present)."""
         revisions = {
             scan.name: [link for link in await self._layout.read_links(scan.revisions)
@@ -351,25 +362,7 @@ async def would_free(
     (``scans`` of the repositories, ``collectable`` naming those the collector visits, in its order)."""
     by_name = {scan.name: scan for scan in scans}
     visited = [by_name[name] for name in collectable if name in by_name]
-    results = []
-    documents: dict[Digest, StoredReferences | None] = {}
-    for delete_untagged in (False, True):
-        collector = GarbageCollector(layout, GcOptions(dry_run=True, delete_untagged=delete_untagged))
-        collector._documents = documents  # the manifests read by the first mark serve the second
-        result = GcResult(collector._options)
-        await collector.mark(visited, set(stored), result)
-        result.blobs = [blob for digest, blob in stored.items() if digest not in result.marked]
-        results.append(result)
-    return results[0], results[1]
-
-
-async def collect(
-    layout: StorageLayout,
-    options: GcOptions,
-    emit: Emit = _quiet,
-    guard: Guard = _no_guard,
-    forget: Forget = _no_cache,
-    sweep: Sweep | None = None,
-) -> GcResult:
-    """One garbage collection; raises GcError (having deleted nothing) when the mark fails."""
-    return await GarbageCollector(layout, options, emit, guard, forget, sweep).run()
+    documents: dict[Digest, StoredReferences | None] = {}  # read by the first mark, reused by the second
+    plain = GarbageCollector(layout, GcOptions(dry_run=True), documents=documents)
+    untagged = GarbageCollector(layout, GcOptions(dry_run=True, delete_untagged=True), documents=documents)
+    return await plain.eligible(visited, stored), await untagged.eligible(visited, stored)
