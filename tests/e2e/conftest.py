@@ -1,5 +1,5 @@
-"""Fixtures for the real-client end-to-end tests: locally built images (once per session) and confined
-client configurations (per test)."""
+"""Fixtures for the real-client end-to-end tests: locally built images (once per session), confined
+client configurations and registry servers on the session's SeaweedFS (per test)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
+from tests.conftest import RegistryFactory
 from tests.support import images as img
 from tests.support.clients import Clients
-from tests.support.servers import RegistryServer
+from tests.support.seaweed import SeaweedServer
+from tests.support.servers import Kind, RegistryServer, s3_config
 
 #: Size of the large-layer image; DOCKYARD_TEST_LARGE_MIB overrides (default 300 MiB).
 LARGE_MIB = int(os.environ.get("DOCKYARD_TEST_LARGE_MIB", "300"))
@@ -65,6 +68,24 @@ def clients_factory(tmp_path: Path) -> Iterator[Callable[[str], Clients]]:
 def clients(clients_factory: Callable[[str], Clients]) -> Clients:
     """skopeo/podman confined to this test's directory."""
     return clients_factory("clients")
+
+
+class S3RegistryFactory(Protocol):
+    def __call__(
+        self, kind: Kind, root: str, *, redirect: bool = True, start: bool = True
+    ) -> RegistryServer: ...
+
+
+@pytest.fixture
+def s3_registry_factory(registry_factory: RegistryFactory, seaweedfs: SeaweedServer) -> S3RegistryFactory:
+    """``s3_registry_factory(kind, root)``: a registry server on ``root`` (from ``seaweedfs.make_root``) in
+    the session's SeaweedFS bucket, made (and stopped at teardown) by ``registry_factory``."""
+
+    def make(kind: Kind, root: str, *, redirect: bool = True, start: bool = True) -> RegistryServer:
+        config = s3_config(seaweedfs.parameters(root), redirect)
+        return registry_factory(kind, extra_config=config, start=start)
+
+    return make
 
 
 def push_seed(clients: Clients, server: RegistryServer, images: SeedImages) -> None:

@@ -12,12 +12,11 @@ from typing import Any
 
 import requests
 
-from tests.conftest import RegistryFactory
-from tests.e2e.conftest import SeedImages, push_seed
+from tests.e2e.conftest import S3RegistryFactory, SeedImages, push_seed
 from tests.e2e.test_fsck import ACCEPT, serves_everything
 from tests.support.clients import Clients
 from tests.support.seaweed import BUCKET, SeaweedServer
-from tests.support.servers import RegistryServer, s3_config
+from tests.support.servers import RegistryServer
 
 
 def _fsck(server: RegistryServer, *flags: str) -> tuple[int, dict[str, Any]]:
@@ -30,14 +29,14 @@ def _fsck(server: RegistryServer, *flags: str) -> tuple[int, dict[str, Any]]:
 
 
 def test_fsck_repair_on_s3_moves_broken_objects_aside_and_the_rest_serves(
-    registry_factory: RegistryFactory,
+    s3_registry_factory: S3RegistryFactory,
     seaweedfs: SeaweedServer,
     seed_images: SeedImages,
     clients: Clients,
     tmp_path: Path,
 ) -> None:
     root = seaweedfs.make_root("fsck")
-    server = registry_factory("dockyard", extra_config=s3_config(seaweedfs.parameters(root)))
+    server = s3_registry_factory("dockyard", root)
     push_seed(clients, server, seed_images)
     server.stop()
     assert _fsck(server)[0] == 0
@@ -78,11 +77,11 @@ def test_fsck_repair_on_s3_moves_broken_objects_aside_and_the_rest_serves(
     assert code == 0 and [p for p in after["problems"] if p["kind"] != "orphan-blob"] == []
 
     assert not seaweedfs.keys(f"{v2}/repositories/busybox/_manifests/")  # both tags were broken: set aside
-    served = registry_factory("dockyard", extra_config=s3_config(seaweedfs.parameters(root)))
+    served = s3_registry_factory("dockyard", root)
     assert serves_everything(served.url) > 0
     # The reference's s3 driver lists the folders SeaweedFS keeps after their objects went (the busybox
     # tags): what is left of hello, the image that was repaired, it pulls whole.
-    reference = registry_factory("reference", extra_config=s3_config(seaweedfs.parameters(root)))
+    reference = s3_registry_factory("reference", root)
     clients.mark_insecure(reference.host)
     clients.copy(f"docker://{reference.host}/hello:latest", f"oci:{tmp_path / 'hello'}:latest", "--all")
     digest = requests.head(

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import RegistryFactory
-from tests.e2e.conftest import SeedImages
+from tests.e2e.conftest import S3RegistryFactory, SeedImages
 from tests.support.clients import Clients
 from tests.support.seaweed import BUCKET, SeaweedServer
-from tests.support.servers import RegistryServer, s3_config
+from tests.support.servers import RegistryServer
 
 
 def _objects(seaweedfs: SeaweedServer, root: str) -> dict[str, str]:
@@ -56,14 +55,14 @@ def _summary(output: str) -> str:
 
 
 def test_gc_on_s3_removes_what_the_reference_removes(
-    registry_factory: RegistryFactory,
+    s3_registry_factory: S3RegistryFactory,
     seaweedfs: SeaweedServer,
     seed_images: SeedImages,
     clients: Clients,
     tmp_path: Path,
 ) -> None:
     built = seaweedfs.make_root("gc-built")
-    pusher = registry_factory("dockyard", extra_config=s3_config(seaweedfs.parameters(built)))
+    pusher = s3_registry_factory("dockyard", built)
     clients.mark_insecure(pusher.host)
     v1, v2 = seed_images.busybox_v1, seed_images.busybox_v2
     host = pusher.host
@@ -78,8 +77,7 @@ def test_gc_on_s3_removes_what_the_reference_removes(
     for kind in ("reference", "dockyard"):
         root = seaweedfs.make_root(f"gc-{kind}")
         _copy_root(seaweedfs, built, root)
-        config = s3_config(seaweedfs.parameters(root))
-        servers[kind] = registry_factory(kind, extra_config=config, start=False)
+        servers[kind] = s3_registry_factory(kind, root, start=False)
     roots = {kind: server.config["storage"]["s3"]["rootdirectory"] for kind, server in servers.items()}
     before = _objects(seaweedfs, roots["dockyard"])
     assert before == _objects(seaweedfs, roots["reference"])

@@ -11,18 +11,12 @@ import pytest
 import requests
 
 from tests.conftest import RegistryFactory
-from tests.e2e.conftest import SeedImages, podman_round_trip, push_seed
+from tests.e2e.conftest import S3RegistryFactory, SeedImages, podman_round_trip, push_seed
 from tests.e2e.test_cross_server_upload import location_path, observed, patch, upload_reads
 from tests.support.clients import Clients
 from tests.support.images import seeded_bytes
 from tests.support.seaweed import SeaweedServer
-from tests.support.servers import Kind, RegistryServer, s3_config
-
-
-def s3_server(
-    registry_factory: RegistryFactory, kind: Kind, parameters: dict[str, object], redirect: bool = True
-) -> RegistryServer:
-    return registry_factory(kind, extra_config=s3_config(dict(parameters), redirect))
+from tests.support.servers import Kind, s3_config
 
 
 def pull_and_compare(clients: Clients, host: str, images: SeedImages, dest: Path) -> None:
@@ -47,7 +41,7 @@ def pull_and_compare(clients: Clients, host: str, images: SeedImages, dest: Path
 
 @pytest.mark.parametrize(("pusher", "puller"), [("dockyard", "reference"), ("reference", "dockyard")])
 def test_images_pushed_by_one_are_served_by_the_other_on_one_bucket(
-    registry_factory: RegistryFactory,
+    s3_registry_factory: S3RegistryFactory,
     seaweedfs: SeaweedServer,
     seed_images: SeedImages,
     clients: Clients,
@@ -55,10 +49,10 @@ def test_images_pushed_by_one_are_served_by_the_other_on_one_bucket(
     pusher: Kind,
     puller: Kind,
 ) -> None:
-    parameters = seaweedfs.parameters(seaweedfs.make_root("images"))
-    first = s3_server(registry_factory, pusher, parameters)
+    root = seaweedfs.make_root("images")
+    first = s3_registry_factory(pusher, root)
     push_seed(clients, first, seed_images)
-    second = s3_server(registry_factory, puller, parameters)
+    second = s3_registry_factory(puller, root)
     pull_and_compare(clients, second.host, seed_images, tmp_path / "pulled")
     tags = requests.get(f"{second.url}/v2/busybox/tags/list", timeout=30).json()
     assert tags == {"name": "busybox", "tags": ["1.29.2", "latest"]}
@@ -67,13 +61,13 @@ def test_images_pushed_by_one_are_served_by_the_other_on_one_bucket(
 
 
 def test_podman_pushes_and_pulls_through_dockyard_on_s3(
-    registry_factory: RegistryFactory,
+    s3_registry_factory: S3RegistryFactory,
     seaweedfs: SeaweedServer,
     seed_images: SeedImages,
     clients_factory: Callable[[str], Clients],
     tmp_path: Path,
 ) -> None:
-    server = s3_server(registry_factory, "dockyard", seaweedfs.parameters(seaweedfs.make_root("podman")))
+    server = s3_registry_factory("dockyard", seaweedfs.make_root("podman"))
     pushed, pulled = clients_factory("pusher"), clients_factory("puller")
     podman_round_trip(pushed, pulled, seed_images.busybox_v1, f"{server.host}/p/busybox:1", tmp_path)
 
@@ -129,11 +123,9 @@ def test_an_upload_moves_between_implementations_on_s3(
 
 @pytest.mark.parametrize("redirect", [True, False])
 def test_blob_reads_with_and_without_redirects(
-    registry_factory: RegistryFactory, seaweedfs: SeaweedServer, redirect: bool
+    s3_registry_factory: S3RegistryFactory, seaweedfs: SeaweedServer, redirect: bool
 ) -> None:
-    server = s3_server(
-        registry_factory, "dockyard", seaweedfs.parameters(seaweedfs.make_root("redirect")), redirect
-    )
+    server = s3_registry_factory("dockyard", seaweedfs.make_root("redirect"), redirect=redirect)
     data = seeded_bytes("redirected", 300_000)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     pushed = requests.post(f"{server.url}/v2/r/blobs/uploads/?digest={digest}", data=data, timeout=30)
