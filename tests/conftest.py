@@ -1,16 +1,41 @@
-"""Fixtures shared by every test: registry servers (dockyard and the reference ``docker-registry``)."""
+"""Fixtures shared by every test: registry servers (dockyard and the reference ``docker-registry``); the
+session's safety net for the server processes it started."""
 
 from __future__ import annotations
 
 import itertools
+import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any, Protocol
 
 import pytest
 
 from tests.support.seaweed import SeaweedServer
-from tests.support.servers import KINDS, Kind, RegistryServer
+from tests.support.servers import KINDS, Kind, RegistryServer, stop_spawned
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A run ended by SIGTERM or SIGHUP (a cancelled CI job, a closed terminal) stops as at Ctrl-C: the
+    teardowns run, then pytest_sessionfinish. A signal ignored (nohup) stays ignored."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            signal.signal(signum, _interrupt)
+
+
+@pytest.hookimpl(trylast=True)  # after the fixtures' teardowns
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The safety net: stop every server process this session started (tests/support/servers.spawn) that
+    no teardown stopped, as after an interrupted run; never any other process."""
+    stopped = stop_spawned()
+    if stopped:
+        print(f"\ntests/conftest.py: stopped server processes left running: {stopped}", file=sys.stderr)
 
 
 class RegistryFactory(Protocol):

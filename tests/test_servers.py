@@ -1,7 +1,14 @@
-"""The server fixtures themselves: start, answer /v2/, restart on the same root and port, shared roots."""
+"""The server fixtures themselves: start, answer /v2/, restart on the same root and port, shared roots; the
+session's safety net that stops what an interrupted run left running."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -45,3 +52,53 @@ def test_bad_config_fails_with_log_tail(tmp_path: Path, kind: Kind) -> None:
         server.start(timeout=10)
     assert not server.running
     assert "nosuchdriver" in server.log_tail()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_run_ended_by_sigterm_stops_the_servers_its_tests_left_running(tmp_path: Path) -> None:
+    """A pytest run (with tests/conftest.py) whose test starts Redis, never stops it and is still running
+    when the run gets SIGTERM: the run ends as interrupted and Redis is gone with it."""
+    pid_file = tmp_path / "redis.pid"
+    (tmp_path / "test_left_running.py").write_text(textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+
+        from tests.support.redis_server import RedisServer
+
+        def test_left_running(tmp_path):
+            server = RedisServer(tmp_path / "redis").start()
+            Path({str(pid_file)!r} + ".part").write_text(str(server.process.pid))
+            Path({str(pid_file)!r} + ".part").rename({str(pid_file)!r})
+            time.sleep(600)
+    """))  # fmt: skip
+    command = [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider",
+               "--rootdir", str(tmp_path), str(tmp_path / "test_left_running.py")]  # fmt: skip
+    run = subprocess.Popen(
+        command, cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    pid = None
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists():
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()[0]
+            time.sleep(0.1)
+        pid = int(pid_file.read_text())
+        assert _alive(pid)
+        run.send_signal(signal.SIGTERM)
+        output = run.communicate(timeout=60)[0]
+        assert run.returncode == pytest.ExitCode.INTERRUPTED, output
+        assert f"stopped server processes left running: [{pid}]" in output
+        assert not _alive(pid)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        if pid is not None and _alive(pid):
+            os.killpg(pid, signal.SIGKILL)

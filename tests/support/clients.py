@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.images import run
+from tests.support.servers import spawn, terminate
 
 INSECURE_POLICY = {"default": [{"type": "insecureAcceptAnything"}]}
 BLOB_INFO_CACHE = "/var/lib/containers/cache"
@@ -207,17 +207,12 @@ class PodmanService:
         return f"unix://{self.socket}"
 
     def start(self, timeout: float = 30) -> PodmanService:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.clients.confined(
-                    [*self.clients.podman_args(), "system", "service", "--time=0", self.docker_host]
-                ),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.clients.env(),
-                start_new_session=True,
-            )
+        command = self.clients.confined(
+            [*self.clients.podman_args(), "system", "service", "--time=0", self.docker_host]
+        )
+        self.process = spawn(
+            command, self.log_path, self.clients.workdir, "start podman system service", self.clients.env()
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -238,14 +233,8 @@ class PodmanService:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            terminate(process, timeout=15)
 
     def docker_env(self) -> dict[str, str]:
         env = self.clients.env()

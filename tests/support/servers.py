@@ -84,20 +84,41 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "AWS_"))}
 
 
-def spawn(command: list[str], log_path: Path, cwd: Path, title: str) -> subprocess.Popen[bytes]:
-    """Start a server in a session of its own, its output appended to ``log_path`` under a title line."""
+#: Every server process :func:`spawn` started in this test session, until it is reaped: what
+#: :func:`stop_spawned` (tests/conftest.py, at the session's end) stops if no teardown did.
+_spawned: set[subprocess.Popen[bytes]] = set()
+
+
+def spawn(
+    command: list[str], log_path: Path, cwd: Path, title: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a server in a session of its own, its output appended to ``log_path`` under a title line
+    (``env``: :func:`clean_env` unless given)."""
     with log_path.open("ab") as log:
         log.write(f"\n==== {title}: {' '.join(command)}\n".encode())
         log.flush()
-        return subprocess.Popen(
+        process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=cwd,
-            env=clean_env(),
+            env=clean_env() if env is None else env,
             start_new_session=True,
         )
+    _spawned.difference_update([reaped for reaped in _spawned if reaped.returncode is not None])
+    _spawned.add(process)
+    return process
+
+
+def stop_spawned() -> list[int]:
+    """:func:`terminate` every spawned server still running; their pids. Only those: the pid of a child
+    not reaped yet can stand for no other process, nor its process group."""
+    left = [process for process in _spawned if process.poll() is None]
+    for process in left:
+        terminate(process)
+    _spawned.clear()
+    return [process.pid for process in left]
 
 
 def terminate(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int:
