@@ -186,12 +186,25 @@ class StorageLayout:
         with contextlib.suppress(PathNotFound):
             await self.driver.stat("/")
 
+    async def _content_or_none(self, path: str) -> bytes | None:
+        """The file's bytes, or None when it is not there."""
+        try:
+            return await self.driver.get_content(path)
+        except PathNotFound:
+            return None
+
+    async def _stat_or_none(self, path: str) -> FileInfo | None:
+        """What is at the path (a file or a folder), or None when nothing is."""
+        try:
+            return await self.driver.stat(path)
+        except PathNotFound:
+            return None
+
     # -- links -------------------------------------------------------------------------------
 
     async def _read_link(self, path: str) -> Digest | None:
-        try:
-            content = await self.driver.get_content(path)
-        except PathNotFound:
+        content = await self._content_or_none(path)
+        if content is None:
             return None
         try:
             return Digest.parse(content.decode("ascii"))
@@ -212,11 +225,8 @@ class StorageLayout:
 
     async def blob_stat(self, digest: Digest) -> StoredBlob | None:
         path = _blob_data(digest)
-        try:
-            info = await self.driver.stat(path)
-        except PathNotFound:
-            return None
-        return None if info.is_dir else StoredBlob(digest, path, info.size, info.mtime)
+        info = await self._stat_or_none(path)
+        return None if info is None or info.is_dir else StoredBlob(digest, path, info.size, info.mtime)
 
     async def touch_blob(self, digest: Digest) -> None:
         """Mark the blob as just used, so a collector running meanwhile spares it."""
@@ -224,21 +234,15 @@ class StorageLayout:
             await self.driver.touch(_blob_data(digest))
 
     async def blob_size(self, digest: Digest) -> int | None:
-        try:
-            info = await self.driver.stat(_blob_data(digest))
-        except PathNotFound:
-            return None
-        return None if info.is_dir else info.size
+        info = await self._stat_or_none(_blob_data(digest))
+        return None if info is None or info.is_dir else info.size
 
     async def read_blob(self, digest: Digest) -> bytes:
         return await self.driver.get_content(_blob_data(digest))
 
     async def blob_bytes(self, digest: Digest) -> bytes | None:
         """A blob whole, or None when it is gone."""
-        try:
-            return await self.driver.get_content(_blob_data(digest))
-        except PathNotFound:
-            return None
+        return await self._content_or_none(_blob_data(digest))
 
     async def put_blob(self, digest: Digest, data: bytes) -> None:
         await self.driver.put_content(_blob_data(digest), data)
@@ -271,11 +275,8 @@ class StorageLayout:
 
     async def revision_link_info(self, name: str, digest: Digest) -> Link | None:
         path = _revision_link(name, digest)
-        try:
-            info = await self.driver.stat(path)
-        except PathNotFound:
-            return None
-        return Link(path, await self._read_link(path), digest, info.mtime)
+        info = await self._stat_or_none(path)
+        return None if info is None else Link(path, await self._read_link(path), digest, info.mtime)
 
     async def link_revision(self, name: str, digest: Digest) -> None:
         await self._write_link(_revision_link(name, digest), digest)
@@ -285,10 +286,8 @@ class StorageLayout:
         return await self._delete(_revision_link(name, digest))
 
     async def repository_exists(self, name: str) -> bool:
-        try:
-            return (await self.driver.stat(_repository(name))).is_dir
-        except PathNotFound:
-            return False
+        info = await self._stat_or_none(_repository(name))
+        return info is not None and info.is_dir
 
     # -- tags --------------------------------------------------------------------------------
 
@@ -323,10 +322,10 @@ class StorageLayout:
 
     async def upload_started_at(self, name: str, upload_id: str) -> datetime | None:
         """When the upload began, or None when there is no such upload (its ``startedat`` is its mark)."""
-        try:
-            text = (await self.driver.get_content(f"{_upload(name, upload_id)}/startedat")).decode()
-        except PathNotFound:
+        content = await self._content_or_none(f"{_upload(name, upload_id)}/startedat")
+        if content is None:
             return None
+        text = content.decode()
         try:
             return datetime.fromisoformat(text)
         except ValueError:
@@ -377,10 +376,7 @@ class StorageLayout:
         return sorted(int(entry) for entry in names if entry.isascii() and entry.isdigit())
 
     async def read_hash_state(self, name: str, upload_id: str, algorithm: str, offset: int) -> bytes | None:
-        try:
-            return await self.driver.get_content(f"{_hash_states(name, upload_id, algorithm)}/{offset}")
-        except PathNotFound:
-            return None
+        return await self._content_or_none(f"{_hash_states(name, upload_id, algorithm)}/{offset}")
 
     async def write_hash_state(
         self, name: str, upload_id: str, algorithm: str, offset: int, state: bytes
@@ -406,10 +402,10 @@ class StorageLayout:
             text = (await self.driver.get_content(f"{upload_path}/startedat")).decode()
             return datetime.fromisoformat(text)
         except (PathNotFound, ValueError, UnicodeDecodeError):
-            try:
-                return datetime.fromtimestamp((await self.driver.stat(upload_path)).mtime, UTC)
-            except PathNotFound:
+            info = await self._stat_or_none(upload_path)
+            if info is None:
                 return datetime.now(UTC)  # vanished meanwhile: nothing to purge
+            return datetime.fromtimestamp(info.mtime, UTC)
 
     # -- referrers (dockyard's own index) ----------------------------------------------------
 
@@ -480,10 +476,8 @@ class StorageLayout:
             if child_name == "_layers" and prefix:
                 yield prefix[:-1]
             elif not child_name.startswith("_"):
-                try:
-                    if not (await self.driver.stat(child)).is_dir:
-                        continue
-                except PathNotFound:
+                info = await self._stat_or_none(child)
+                if info is None or not info.is_dir:
                     continue
                 async for name in self._layer_folders(child, prefix + child_name + "/"):
                     yield name
@@ -506,9 +500,8 @@ class StorageLayout:
         """``base/<alg>/<hex>/link`` files, sorted; a folder without a link (a deleted entry) is skipped."""
         async for entry in self._digest_dirs(base):
             path = f"{entry}/link"
-            try:
-                info = await self.driver.stat(path)
-            except PathNotFound:
+            info = await self._stat_or_none(path)
+            if info is None:
                 continue
             algorithm, encoded = entry.split("/")[-2:]
             yield Link(path, await self._read_link(path), _digest_from(algorithm, encoded), info.mtime)
@@ -553,9 +546,8 @@ class StorageLayout:
         """Each tag's ``current/link`` (``expected`` is None: a tag may name any manifest)."""
         for tag in await self.list_tags(name) or []:
             path = f"{_tag(name, tag)}/current/link"
-            try:
-                info = await self.driver.stat(path)
-            except PathNotFound:
+            info = await self._stat_or_none(path)
+            if info is None:
                 continue
             yield tag, Link(path, await self._read_link(path), None, info.mtime)
 
@@ -579,11 +571,7 @@ class StorageLayout:
             yield info.path[len(ROOT) + 1 :], info
 
     async def _exists(self, path: str) -> bool:
-        try:
-            await self.driver.stat(path)
-        except PathNotFound:
-            return False
-        return True
+        return await self._stat_or_none(path) is not None
 
     async def delete_blob(self, digest: Digest) -> str | None:
         """Remove the blob's folder; the path removed, or None when it was already gone.
@@ -627,10 +615,7 @@ class StorageLayout:
     # -- coordination of garbage collection (outside the reference's tree) -------------------
 
     async def read_gc_lock(self) -> bytes | None:
-        try:
-            return await self.driver.get_content(_GC_LOCK)
-        except PathNotFound:
-            return None
+        return await self._content_or_none(_GC_LOCK)
 
     async def write_gc_lock(self, content: bytes) -> None:
         await self.driver.put_content(_GC_LOCK, content)
@@ -639,10 +624,7 @@ class StorageLayout:
         await self._delete(_GC_LOCK)
 
     async def read_gc_generation(self) -> bytes | None:
-        try:
-            return await self.driver.get_content(_GC_GENERATION)
-        except PathNotFound:
-            return None
+        return await self._content_or_none(_GC_GENERATION)
 
     async def write_gc_generation(self, content: bytes) -> None:
         await self.driver.put_content(_GC_GENERATION, content)
@@ -659,10 +641,9 @@ class StorageLayout:
         except PathNotFound:
             return
         for entry in entries:
-            try:
-                yield entry.rsplit("/", 1)[1], await self.driver.get_content(entry)
-            except PathNotFound:
-                continue
+            content = await self._content_or_none(entry)
+            if content is not None:
+                yield entry.rsplit("/", 1)[1], content
 
     # -- catalog -----------------------------------------------------------------------------
 
