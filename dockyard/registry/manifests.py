@@ -6,7 +6,7 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from dockyard.grammar import Digest, GrammarError, is_valid_tag, looks_like_digest
+from dockyard.grammar import Digest, GrammarError, is_valid_tag, looks_like_digest, valid_tags
 from dockyard.registry.blob_cache import BlobDescriptorCache, NoCache
 from dockyard.registry.errors import ErrorCode, RegistryError
 from dockyard.registry.manifest_format import Manifest, UrlPolicy, parse_manifest, stored_media_type
@@ -184,7 +184,7 @@ class ManifestStore:
             if not await self._layout.repository_exists(name):
                 raise RegistryError(ErrorCode.NAME_UNKNOWN, detail={"name": name})
             return []
-        return [tag for tag in tags if is_valid_tag(tag)]
+        return valid_tags(tags)
 
     async def referrers(self, name: str, subject: Digest) -> list[tuple[StoredManifest, Manifest]]:
         """Manifests in ``name`` whose subject is ``subject``, each with its parsed form."""

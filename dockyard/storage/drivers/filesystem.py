@@ -7,6 +7,7 @@ microseconds, far less than a hop to a thread. Bulk data moves through worker th
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import errno
 import itertools
@@ -116,13 +117,15 @@ class FilesystemDriver:
             if children is None:
                 identity = os.stat(full)  # before the listing: a change while listing makes it stale at once
                 names = os.listdir(full)
+                names.sort()  # before the common prefix is added: shorter strings compare faster
                 prefix = "" if path == "/" else path
-                children = sorted(f"{prefix}/{name}" for name in names if not name.startswith(".tmp-"))
+                children = [f"{prefix}/{name}" for name in names if not name.startswith(".tmp-")]
                 self._listings.put(full, identity, children)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise PathNotFound(path) from exc
-        cut = 1 if path == "/" else len(path) + 1
-        return [child for child in children if child[cut:] >= start]
+        if not start:
+            return list(children)  # a copy: the cached listing stays as read
+        return children[bisect.bisect_left(children, f"{'' if path == '/' else path}/{start}") :]
 
     async def move(self, source: str, destination: str) -> None:
         full_destination = self._full(destination)
