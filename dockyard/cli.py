@@ -137,6 +137,7 @@ def serve(config: str | None, workers: int | None = None) -> int:
 def _metrics_directory(needed: bool) -> Iterator[None]:
     """Workers add up their metrics through files in a directory of their own (unless one is given)."""
     from dockyard.metrics import MULTIPROCESS_ENV
+
     if not needed or MULTIPROCESS_ENV in os.environ:
         yield
         return

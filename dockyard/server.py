@@ -130,9 +130,7 @@ async def _announce(settings: Settings, make_registry: RegistryMaker) -> str:
         await registry.close()
 
 
-def run(
-    settings: Settings, workers: int, make_registry: RegistryMaker, auth: AuthSetup | None = None
-) -> int:
+def run(settings: Settings, workers: int, make_registry: RegistryMaker, auth: AuthSetup | None = None) -> int:
     """Serve with ``workers`` processes (one: in this process); returns the exit code."""
     with contextlib.suppress(ImportError):
         import uvloop  # faster event loop where it is installed

@@ -257,6 +257,7 @@ class GarbageCollector:
         for (subject, _), link in zip(scan.referrers, referrers, strict=True):
             if link.expected is not None and (link.digest not in live or subject not in live):
                 result.referrers.append(StaleReferrer(name, subject, link.expected))
+
     def _live(
         self, digests: set[Digest], tagged: set[Digest], documents: dict[Digest, StoredReferences | None]
     ) -> set[Digest]:

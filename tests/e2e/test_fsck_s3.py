@@ -69,8 +69,8 @@ def test_fsck_repair_on_s3_moves_broken_objects_aside_and_the_rest_serves(
     assert code == 0, repaired
     quarantine = f"{root.strip('/')}/{repaired['quarantine']}"
     moved = seaweedfs.keys(quarantine + "/")
-    assert f"{quarantine}/docker/registry/v2{data_key(layer)[len(v2):]}" in moved  # moved, not deleted
-    assert f"{quarantine}/docker/registry/v2{stray[len(v2):]}/data" in moved
+    assert f"{quarantine}/docker/registry/v2{data_key(layer)[len(v2) :]}" in moved  # moved, not deleted
+    assert f"{quarantine}/docker/registry/v2{stray[len(v2) :]}/data" in moved
     assert not seaweedfs.keys(stray + "/")
     assert client.get_object(Bucket=BUCKET, Key=empty_link)["Body"].read() == hello_layer.encode()
     code, after = _fsck(server)
