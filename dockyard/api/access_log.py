@@ -7,11 +7,12 @@ is a signed capability, is replaced in logged URLs.
 from __future__ import annotations
 
 import logging
+from time import perf_counter
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from dockyard.api.observe import REQUEST_ID
+from dockyard.api.observe import REQUEST_ID, REQUEST_STARTED
 
 LOGGER = logging.getLogger("dockyard.access")
 _HIDDEN_QUERY = ("_state",)
@@ -30,6 +31,9 @@ class AccessLogger(AbstractAccessLogger):
         if not self.logger.isEnabledFor(logging.INFO):
             return
         request_id = request.get(REQUEST_ID) or response.headers.get("X-Request-Id", "-")
+        started = request.get(REQUEST_STARTED)
+        if started is not None:  # finer than aiohttp's ``time`` (see REQUEST_STARTED)
+            time = perf_counter() - started
         uri = loggable_uri(request)
         sent = response.content_length if response.content_length is not None else response.body_length
         fields = {

@@ -39,3 +39,16 @@ def test_json_access_log_carries_request_ids_and_no_secrets(registry_factory: Re
     assert access[ids[1]]["status"] == 201 and "_state=REDACTED" in access[ids[1]]["uri"]
     assert access[ids[1]]["bytes"] == 0 and access[ids[2]]["status"] == 404
     assert all(entry["env"] == "test" and entry["level"] for entry in entries)
+
+
+def test_access_log_durations_are_finer_than_milliseconds(registry_factory: RegistryFactory) -> None:
+    """uvloop's clock, which aiohttp times requests with, moves in whole milliseconds: every fast request
+    would read 0.0 or 1.0 ms. Durations come from ``perf_counter`` instead."""
+    server = registry_factory("dockyard", extra_config={"log": {"level": "info", "formatter": "json"}})
+    api = Api(server.url)
+    ids = [api.get("/v2/").headers["X-Request-Id"] for _ in range(5)]
+    assert wait_until(lambda: all(request_id in server.log_path.read_text() for request_id in ids))
+    lines = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.startswith("{")]
+    durations = [entry["duration_ms"] for entry in lines if entry.get("request_id") in ids]
+    assert len(durations) == 5 and all(duration >= 0 for duration in durations)
+    assert any(duration != int(duration) for duration in durations), durations
