@@ -4,14 +4,16 @@ behind nginx.
     .venv/bin/python benchmarks/s3.py                  # 1 GiB blob, 50 small images (several minutes)
     .venv/bin/python benchmarks/s3.py --quick          # 16 MiB, 8 images: a smoke run
     .venv/bin/python benchmarks/s3.py --size-mib 256 --images 50 --json s3.json
+    .venv/bin/python benchmarks/s3.py --cpu --images 60   # only dockyard's CPU time per small image
 
 Figures, per server: ``push`` (one monolithic upload of the large blob, MB/s), ``pull_direct`` (the blob's
 bytes through the registry, redirects off), ``pull_redirect`` (GET answered 307, bytes fetched from the
 presigned S3 URL), ``small_pushes`` (images/s, each a config, a layer and a manifest, 8 threads). Then
 the same push and small pushes through nginx in front of 1 and of 2 dockyard replicas (one worker process
-each). Each server gets a
-root of its own in one bucket; nothing else runs on S3 meanwhile. Every server answers one blob HEAD before
-it is timed (a process's first request sets up its S3 client).
+each). ``--cpu``: only dockyard (one worker) alone on the S3 server, its CPU time (all threads, read from
+``/proc``) per small image pushed: what each S3 request costs shows there, not in run-to-run rates. Each
+server gets a root of its own in one bucket; nothing else runs on S3 meanwhile. Every server answers one
+blob HEAD before it is timed (a process's first request sets up its S3 client).
 """
 
 from __future__ import annotations
@@ -29,7 +31,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.run import MB, MIB, BenchError, Options, location, make_blob, request, small_pushes
+from benchmarks.run import (
+    MB,
+    MIB,
+    BenchError,
+    Options,
+    cpu_meter,
+    location,
+    make_blob,
+    request,
+    small_pushes,
+)
 from tests.support.balancer import Balancer
 from tests.support.seaweed import SeaweedServer
 from tests.support.servers import Kind, RegistryServer, s3_config
@@ -143,6 +155,22 @@ def bench_replicas(
     return figures
 
 
+def cpu_per_image(s3: SeaweedServer, workdir: Path, args: argparse.Namespace) -> float:
+    """dockyard alone with one worker: its CPU milliseconds per small image pushed."""
+    config = s3_config(s3.parameters(s3.make_root("bench-cpu")), redirect=False) | {"http": {"workers": 1}}
+    server = RegistryServer("dockyard", workdir / "cpu", extra_config=config)
+    server.start()
+    try:
+        assert server.process is not None
+        endpoint = Endpoint(server.port, {}, {})
+        warm_up(endpoint, "sha256:" + "0" * 64)
+        with cpu_meter(server.process.pid) as cpu:
+            small_pushes(endpoint, args.options)  # type: ignore[arg-type]
+    finally:
+        server.stop()
+    return cpu[0] * 1000 / int(args.options.images)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -151,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, help="large blob size (default 1024)")
     parser.add_argument("--images", type=int, help="small images pushed (default 50)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--cpu", action="store_true", help="only dockyard's CPU time per small image")
     args = parser.parse_args(argv)
     args.size = (args.size_mib or (16 if args.quick else 1024)) * MIB
     images = args.images or (8 if args.quick else 50)
@@ -162,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     s3 = SeaweedServer(workdir / "s3").start()
     results: dict[str, dict[str, float]] = {}
     try:
+        if args.cpu:
+            spent = cpu_per_image(s3, workdir, args)
+            print(f"command: {' '.join(sys.argv)}\ndockyard CPU per small image: {spent:.0f} ms")
+            return 0
         path = workdir / "big.bin"
         print(f"making a {args.size // MIB} MiB blob …", file=sys.stderr, flush=True)
         blob = (path, make_blob(path, args.size, seed=7))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from aiohttp import web
 
@@ -102,20 +102,31 @@ async def _discard(registry: Registry, state: UploadState) -> None:
         await registry.uploads.cancel(state)
 
 
-async def _resume(request: web.Request, name: str, upload_id: str, allow_stale: bool = False) -> UploadState:
-    """The upload's state; a stale ``_state`` answers 416 with the ``Range`` the upload really has (a status
-    query answers where the upload stands instead, as the OCI conformance suite wants)."""
-    state_token = request.query.get("_state")
+@contextlib.contextmanager
+def _range_refusals(offset: int) -> Iterator[None]:
+    """A chunk or ``_state`` at the wrong offset answers 416 with the ``Range`` the upload really has:
+    the stored size where the refusal says it (a stale or replayed ``_state``), else ``offset``."""
     try:
-        return await registry_of(request).uploads.resume(
-            name, upload_id, state_token, allow_stale=allow_stale
-        )
+        yield
     except RegistryError as error:
         if error.code is not ErrorCode.RANGE_INVALID:
             raise
+        if isinstance(error.detail, dict):
+            offset = error.detail["offset"]
         response = error_response(error)
-        response.headers["Range"] = f"0-{max(error.detail['offset'] - 1, 0)}"
+        response.headers["Range"] = f"0-{max(offset - 1, 0)}"
         raise ErrorAnswer(response) from error
+
+
+async def _resume(
+    request: web.Request, name: str, upload_id: str, *, allow_stale: bool = False, check_on_open: bool = False
+) -> UploadState:
+    """The upload's state (see ``UploadManager.resume``; a status query answers where the upload stands
+    instead of refusing a stale ``_state``, as the OCI conformance suite wants)."""
+    with _range_refusals(0):
+        return await registry_of(request).uploads.resume(
+            name, upload_id, request.query.get("_state"), allow_stale=allow_stale, check_on_open=check_on_open
+        )
 
 
 async def upload_status(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
@@ -129,21 +140,15 @@ async def _append(
 ) -> UploadState:
     """Append the request body; a chunk at the wrong offset is told where the upload stands. Before the
     ``last`` chunk (a commit follows) no hash state is saved."""
-    try:
+    with _range_refusals(state.offset):
         return await registry_of(request).uploads.append(
             state, body, _chunk_start(request), save_hash_state=not last
         )
-    except RegistryError as error:
-        if error.code is not ErrorCode.RANGE_INVALID:
-            raise
-        response = error_response(error)
-        response.headers["Range"] = _in_progress(request, state).headers["Range"]
-        raise ErrorAnswer(response) from error
 
 
 async def patch_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
     async with _body(request) as body:
-        state = await _append(request, body, await _resume(request, name, upload_id))
+        state = await _append(request, body, await _resume(request, name, upload_id, check_on_open=True))
     return _in_progress(request, state)
 
 
@@ -153,10 +158,11 @@ async def finish_upload(request: web.Request, name: str, upload_id: str) -> web.
         raise RegistryError(ErrorCode.DIGEST_INVALID, detail="digest query parameter missing")
     digest = parse_digest(request.query["digest"])
     async with _body(request) as body:
-        state = await _resume(request, name, upload_id)
+        state = await _resume(request, name, upload_id, check_on_open=True)
         if _has_body(request):
             state = await _append(request, body, state, last=True)
-    await registry.uploads.commit(state, digest)
+    with _range_refusals(state.offset):
+        await registry.uploads.commit(state, digest)
     return _created(request, name, str(digest))
 
 

@@ -122,10 +122,9 @@ class ManifestStore:
             )
         await self._check_references(name, manifest)
 
-        if await self._layout.blob_size(digest) is None:
-            await self._layout.put_blob(digest, body)
-        else:
-            await self._layout.touch_blob(digest)  # young again: a running collection spares it
+        # written even when stored already: the same bytes, young again (a running collection spares
+        # them), and one request instead of asking first (on S3 a HEAD and a listing) and then writing
+        await self._layout.put_blob(digest, body)
         await self._layout.link_revision(name, digest)
         if manifest.subject is not None:
             await self._layout.add_referrer(name, manifest.subject.digest, digest)

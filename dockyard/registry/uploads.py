@@ -24,7 +24,7 @@ from dockyard.registry.errors import ErrorCode, RegistryError
 from dockyard.registry.local_feed import MovableBody, feed_local
 from dockyard.registry.resumable_sha256 import InvalidHashState, ResumableSha256
 from dockyard.registry.upload_state import InvalidUploadState, UploadState, UploadStateSigner
-from dockyard.storage.drivers.base import LocalUploadWriter, StorageError, UploadWriter
+from dockyard.storage.drivers.base import LocalUploadWriter, PathNotFound, StorageError, UploadWriter
 from dockyard.storage.layout import StorageLayout
 
 log = logging.getLogger(__name__)
@@ -132,10 +132,19 @@ class UploadManager:
         return UploadState(name, upload_id, 0, started_at)
 
     async def resume(
-        self, name: str, upload_id: str, token: str | None, *, allow_stale: bool = False
+        self,
+        name: str,
+        upload_id: str,
+        token: str | None,
+        *,
+        allow_stale: bool = False,
+        check_on_open: bool = False,
     ) -> UploadState:
         """The upload's current state; a token that was tampered with is refused, and so is one that says
-        another offset than the stored one (replayed or stale) unless ``allow_stale`` (a status query)."""
+        another offset than the stored one (replayed or stale) unless ``allow_stale`` (a status query).
+        ``check_on_open``: a signed token's state is returned as it claims, unread; ``append`` and
+        ``commit`` compare it with the stored size as they open the upload (on S3 one listing of its
+        parts per request instead of two)."""
         if not UPLOAD_ID_RE.match(upload_id):
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail="invalid upload id")
         claimed: UploadState | None = None
@@ -146,6 +155,8 @@ class UploadManager:
                 raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail=str(exc)) from exc
             if claimed.name != name or claimed.upload_id != upload_id:
                 raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail="upload state does not match URL")
+        if claimed is not None and check_on_open:
+            return claimed
         stored_start: datetime | None
         if claimed is not None:  # the signed token carries the start time: the data alone says it exists
             stored_start, size = claimed.started_at, await self._layout.upload_size(name, upload_id)
@@ -169,16 +180,16 @@ class UploadManager:
     ) -> UploadState:
         """Append a chunk; ``start`` (from Content-Range) must equal the bytes already received. The running
         hash is saved for whoever continues, unless the caller commits next (``save_hash_state=False``)."""
-        if start is not None and start != state.offset:
-            raise RegistryError(
-                ErrorCode.RANGE_INVALID,
-                detail=f"chunk starts at {start}, upload has {state.offset} bytes",
-            )
-        hasher = self._hashes.take(state.upload_id, state.offset)
-        if hasher is None:
-            hasher = await self._saved_hasher(state, exact=True)
-        writer = await self._layout.upload_writer(state.name, state.upload_id)
+        writer = await self._opened(state)
         try:
+            if start is not None and start != state.offset:
+                raise RegistryError(
+                    ErrorCode.RANGE_INVALID,
+                    detail=f"chunk starts at {start}, upload has {state.offset} bytes",
+                )
+            hasher = self._hashes.take(state.upload_id, state.offset)
+            if hasher is None:
+                hasher = await self._saved_hasher(state, exact=True)
             await _feed(chunks, writer, hasher)
         finally:
             size = writer.size
@@ -189,6 +200,20 @@ class UploadManager:
             if save_hash_state:
                 await self._save_hasher(state.name, state.upload_id, hasher)
         return UploadState(state.name, state.upload_id, size, state.started_at)
+
+    async def _opened(self, state: UploadState) -> UploadWriter:
+        """The upload's writer, refused unless the upload holds exactly the state's offset (a token's
+        claim may be stale or replayed)."""
+        try:
+            writer = await self._layout.upload_writer(state.name, state.upload_id)
+        except PathNotFound as exc:
+            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": state.upload_id}) from exc
+        if writer.size != state.offset:
+            await writer.close()
+            raise RegistryError(
+                ErrorCode.RANGE_INVALID, detail={"offset": writer.size, "claimed": state.offset}
+            )
+        return writer
 
     async def _save_hasher(self, name: str, upload_id: str, hasher: ResumableSha256) -> None:
         """Save the running hash as the reference does; without it a commit elsewhere reads the upload
@@ -234,7 +259,7 @@ class UploadManager:
         saved = None
         if algorithm == _SAVED and hasher is None:
             saved = await self._saved_hasher(state, exact=False)
-        await self._layout.seal_upload(state.name, state.upload_id)
+        await (await self._opened(state)).commit()  # sealed: readable and movable
         if hasher is not None:
             return hasher.hexdigest(), False
         if saved is None:

@@ -317,7 +317,7 @@ class StorageLayout:
     async def create_upload(self, name: str, upload_id: str, started_at: datetime) -> None:
         base = _upload(name, upload_id)
         await self.driver.put_content(f"{base}/startedat", format_started_at(started_at).encode())
-        writer = await self.driver.writer(f"{base}/data")
+        writer = await self.driver.writer(f"{base}/data", fresh=True)  # the id is new: nothing to replace
         await writer.close()
 
     async def upload_started_at(self, name: str, upload_id: str) -> datetime | None:
@@ -345,21 +345,14 @@ class StorageLayout:
     async def upload_writer(self, name: str, upload_id: str) -> UploadWriter:
         return await self.driver.writer(f"{_upload(name, upload_id)}/data", append=True)
 
-    async def seal_upload(self, name: str, upload_id: str) -> None:
-        """Finish the upload's data so that it can be read and moved (completes an S3 multipart upload)."""
-        writer = await self.driver.writer(f"{_upload(name, upload_id)}/data", append=True)
-        await writer.commit()
-
     def upload_reader(self, name: str, upload_id: str, offset: int = 0) -> AsyncIterator[bytes]:
         return self.driver.reader(f"{_upload(name, upload_id)}/data", offset)
 
     async def commit_upload(self, name: str, upload_id: str, digest: Digest) -> None:
-        """Move the upload's bytes into the blob store (a new file: young); an existing blob is kept as it
-        is, made young."""
-        if await self.blob_size(digest) is None:
-            await self.driver.move(f"{_upload(name, upload_id)}/data", _blob_data(digest))
-        else:
-            await self.touch_blob(digest)
+        """Move the upload's bytes into the blob store, young (a move leaves the destination modified now).
+        A blob already there is replaced by the same bytes instead of asked for first: on S3 that question
+        is a HEAD and a listing, and making the old one young cost a copy anyway."""
+        await self.driver.move(f"{_upload(name, upload_id)}/data", _blob_data(digest))
 
     async def delete_upload(self, name: str, upload_id: str) -> bool:
         """Remove the upload's folder: its data, ``startedat`` and saved hash states."""

@@ -139,6 +139,21 @@ def test_chunk_at_wrong_offset_answers_416(api: Api, repo: str, offset: int) -> 
     assert_status(api.finish_upload(loc, digest_of(data)), 201)
 
 
+@pytest.mark.reference_bug("a stale upload URL (old _state) answers 404 BLOB_UPLOAD_INVALID, not 416")
+def test_put_with_a_stale_state_answers_416_and_seals_nothing(api: Api, repo: str) -> None:
+    """A PUT at the URL the POST returned (its ``_state`` says 0 bytes; the upload has 100) answers 416
+    with the real ``Range: 0-99``, and the upload carries on from its current URL."""
+    data = os.urandom(200)
+    stale = api.start_upload(repo).headers["Location"]
+    loc = assert_status(api.put_chunk(stale, data[:100], 0), 202).headers["Location"]
+    bad = api.finish_upload(stale, digest_of(data[:100]))
+    assert_status(bad, 416)
+    assert bad.headers.get("Range") == "0-99", describe(bad)
+    loc = assert_status(api.put_chunk(loc, data[100:], 100), 202).headers["Location"]
+    assert_status(api.finish_upload(loc, digest_of(data)), 201)
+    assert api.get(f"/v2/{repo}/blobs/{digest_of(data)}").content == data
+
+
 def test_upload_status_answers_204_with_range_and_location(api: Api, repo: str) -> None:
     """GET of a fresh upload session answers 204 with ``Range: 0-0`` and a Location."""
     start = api.start_upload(repo)

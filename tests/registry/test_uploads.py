@@ -1,24 +1,32 @@
 """Upload sessions across processes: each chunk saves the running SHA-256 where the reference saves it, and
 whoever commits carries on from it instead of reading the upload back. Two registries on one root stand for
-two processes; a filesystem driver that records its reads shows what was read back."""
+two processes; a filesystem driver that records its reads shows what was read back. On S3 (SeaweedFS) the
+requests of a small push are counted."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from dockyard.config import s3_settings
 from dockyard.grammar import Digest
 from dockyard.registry.errors import ErrorCode, RegistryError
 from dockyard.registry.resumable_sha256 import ResumableSha256
 from dockyard.registry.service import Registry, RegistryOptions
 from dockyard.registry.upload_state import UploadState
 from dockyard.storage.drivers.filesystem import FilesystemDriver
+from dockyard.storage.drivers.s3 import S3Driver
+from tests.support.seaweed import SeaweedServer
 
 NAME = "team/app"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 
 class ReadRecordingDriver(FilesystemDriver):
@@ -158,3 +166,105 @@ async def test_sha512_uploads_are_hashed_from_storage(tmp_path: Path) -> None:
     await second.uploads.commit(await _handed_over(first, second, state), digest)
     assert [offset for _, offset in second_driver.reads] == [0]
     assert await _blob(second, digest) == data
+
+
+async def test_a_claimed_offset_is_checked_where_the_upload_is_opened(tmp_path: Path) -> None:
+    """A state resumed from its token unread (``check_on_open``) that is stale is refused by ``append``
+    and ``commit`` with the stored size, and nothing is written or sealed: the upload carries on."""
+    registry, _ = _registry(tmp_path)
+    data = os.urandom(300)
+    started = await registry.uploads.start(NAME)
+    state = await registry.uploads.append(started, _body(data[:100]), 0)
+    stale = await _resumed(registry, started)
+    assert stale.offset == 0
+    for attempt in (
+        registry.uploads.append(stale, _body(data[100:]), None),
+        registry.uploads.commit(stale, Digest.of(b"")),
+    ):
+        with pytest.raises(RegistryError) as refused:
+            await attempt
+        assert refused.value.code is ErrorCode.RANGE_INVALID
+        assert refused.value.detail == {"offset": 100, "claimed": 0}
+    state = await registry.uploads.append(await _resumed(registry, state), _body(data[100:]), 100)
+    await registry.uploads.commit(await _resumed(registry, state), Digest.of(data))
+    assert await _blob(registry, Digest.of(data)) == data
+
+
+async def test_an_upload_gone_is_unknown_where_it_is_opened(tmp_path: Path) -> None:
+    registry, _ = _registry(tmp_path)
+    state = await _resumed(registry, await registry.uploads.start(NAME))
+    await registry.uploads.cancel(state)
+    for attempt in (
+        registry.uploads.append(state, _body(b"x"), 0),
+        registry.uploads.commit(state, Digest.of(b"")),
+    ):
+        with pytest.raises(RegistryError) as refused:
+            await attempt
+        assert refused.value.code is ErrorCode.BLOB_UPLOAD_UNKNOWN
+
+
+async def _resumed(registry: Registry, state: UploadState) -> UploadState:
+    """As a PATCH or PUT resumes: from the signed token, its offset checked where the upload is opened."""
+    token = registry.uploads.token(state)
+    return await registry.uploads.resume(state.name, state.upload_id, token, check_on_open=True)
+
+
+async def test_a_small_push_on_s3_makes_only_these_requests(seaweedfs: SeaweedServer) -> None:
+    """Every S3 request costs the event loop more CPU than its round trip costs time: the requests of a
+    small blob's push (HEAD, POST, PATCH, PUT as the API handlers make them) and of a manifest PUT are
+    counted, so that one creeping back in fails here."""
+    driver = S3Driver(s3_settings(seaweedfs.parameters(seaweedfs.make_root("requests"))))
+    registry = Registry(driver, RegistryOptions(secret="s", delete_enabled=True))
+    calls: list[str] = []
+    client = await driver.client()
+    client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+
+    def made() -> list[str]:
+        made, calls[:] = sorted(calls), []
+        return made
+
+    async def push(data: bytes) -> tuple[Digest, dict[str, list[str]]]:
+        digest = Digest.of(data)
+        with pytest.raises(RegistryError):
+            await registry.blobs.stat(NAME, digest)
+        head = made()
+        state = await registry.uploads.start(NAME)
+        post = made()
+        state = await _resumed(registry, state)
+        state = await registry.uploads.append(state, _body(data), None)
+        patch = made()
+        state = await _resumed(registry, state)
+        await registry.uploads.commit(state, digest)
+        return digest, {"HEAD": head, "POST": post, "PATCH": patch, "PUT": made()}
+
+    try:
+        layer, requests = await push(os.urandom(4096))
+        assert requests == {
+            "HEAD": ["GetObject"],  # the repository's layer link
+            "POST": ["CreateMultipartUpload", "PutObject"],  # startedat; no listing of uploads first
+            "PATCH": ["ListParts", "PutObject", "UploadPart"],  # the parts once; the hash state
+            "PUT": [
+                "CompleteMultipartUpload",
+                "CopyObject",  # no HEAD of the blob before, nor of the sealed upload for its size
+                "DeleteObject",
+                "DeleteObjects",  # the upload's folder: startedat, hash states
+                "ListMultipartUploads",
+                "ListObjectsV2",
+                "ListParts",
+                "PutObject",  # the layer link
+            ],
+        }
+        config, _ = await push(b"{}")
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": str(config), "size": 2},
+                "layers": [{"mediaType": OCI_LAYER, "digest": str(layer), "size": 4096}],
+            }
+        ).encode()
+        await registry.manifests.put(NAME, "latest", OCI_MANIFEST, manifest)
+        assert made() == ["GetObject"] * 2 + ["HeadObject"] * 2 + ["PutObject"] * 4  # links, blobs; manifest,
+        assert await registry.layout.blob_bytes(layer) is not None  # revision, tag index and current
+    finally:
+        await registry.close()

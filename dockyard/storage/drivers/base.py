@@ -99,8 +99,10 @@ class StorageDriver(Protocol):
     def reader(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream a file's bytes from ``offset``; raises PathNotFound when iterated."""
 
-    async def writer(self, path: str, append: bool = False) -> UploadWriter:
-        """Start a file anew, or append to one (PathNotFound when there is none)."""
+    async def writer(self, path: str, append: bool = False, *, fresh: bool = False) -> UploadWriter:
+        """Start a file anew, or append to one (PathNotFound when there is none). ``fresh``: the caller
+        knows nothing was ever written at ``path`` (a new upload's random id), so there is nothing to
+        replace (S3 then does not look for an upload in progress there)."""
 
     async def stat(self, path: str) -> FileInfo: ...
 

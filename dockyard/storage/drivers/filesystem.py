@@ -90,7 +90,7 @@ class FilesystemDriver:
         finally:
             handle.close()
 
-    async def writer(self, path: str, append: bool = False) -> FilesystemWriter:
+    async def writer(self, path: str, append: bool = False, *, fresh: bool = False) -> FilesystemWriter:
         full = self._full(path)
         if append:
             if not os.path.isfile(full):

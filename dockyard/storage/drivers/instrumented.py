@@ -58,8 +58,8 @@ class InstrumentedDriver:
             raise
         self._record("reader", started, None)
 
-    async def writer(self, path: str, append: bool = False) -> UploadWriter:
-        return await self._timed("writer", lambda: self.inner.writer(path, append))
+    async def writer(self, path: str, append: bool = False, *, fresh: bool = False) -> UploadWriter:
+        return await self._timed("writer", lambda: self.inner.writer(path, append, fresh=fresh))
 
     async def stat(self, path: str) -> FileInfo:
         return await self._timed("stat", lambda: self.inner.stat(path))

@@ -55,7 +55,7 @@ class MemoryDriver:
         for start in range(offset, end, READ_CHUNK):
             yield bytes(data[start : min(end, start + READ_CHUNK)])
 
-    async def writer(self, path: str, append: bool = False) -> MemoryWriter:
+    async def writer(self, path: str, append: bool = False, *, fresh: bool = False) -> MemoryWriter:
         check_path(path)
         if not append:
             self._add(path, bytearray())

@@ -94,6 +94,10 @@ class S3Driver:
         # The multipart upload this process last saw at a key: an append lists its parts at once, without
         # listing the bucket's uploads first. An id completed or aborted elsewhere answers NoSuchUpload.
         self._upload_ids: OrderedDict[str, str] = OrderedDict()
+        # Keys of objects this process just sealed (completed an upload into) under the multipart-copy
+        # threshold, with their size: moving one needs no HEAD for its size. Only the kind of copy depends
+        # on it, and one CopyObject copies whatever is at the key.
+        self._sealed_small: OrderedDict[str, int] = OrderedDict()
 
     # -- the client --------------------------------------------------------------------------
 
@@ -207,12 +211,13 @@ class S3Driver:
                 while chunk := await body.read(READ_CHUNK):
                     yield chunk
 
-    async def writer(self, path: str, append: bool = False) -> S3Writer:
+    async def writer(self, path: str, append: bool = False, *, fresh: bool = False) -> S3Writer:
         key = self.key(path)
         client = await self.client()
         with _translated(path):
             if not append:
-                await self._abort_uploads(key, exact=True)  # one upload per key: appends find this one
+                if not fresh:  # one upload per key: appends find this one
+                    await self._abort_uploads(key, exact=True)
                 created = await client.create_multipart_upload(
                     Bucket=self.bucket, Key=key, **self._object_options()
                 )
@@ -241,6 +246,13 @@ class S3Driver:
 
     def forget_upload(self, key: str) -> None:
         self._upload_ids.pop(key, None)
+
+    def sealed(self, key: str, size: int) -> None:
+        """An upload at ``key`` was completed into an object of ``size`` bytes (see ``move``)."""
+        if size <= self.settings.multipartcopythresholdsize:
+            self._sealed_small[key] = size
+            while len(self._sealed_small) > UPLOAD_IDS_KEPT:
+                self._sealed_small.popitem(last=False)
 
     async def _find_upload(self, key: str) -> str | None:
         """The multipart upload in progress at exactly ``key`` (the first, as the reference picks)."""
@@ -358,8 +370,11 @@ class S3Driver:
     # -- moving and deleting -----------------------------------------------------------------
 
     async def move(self, source: str, destination: str) -> None:
-        """Server-side copy, then delete the source: the bytes never pass through dockyard."""
-        size = (await self.stat(source)).size
+        """Server-side copy, then delete the source: the bytes never pass through dockyard. The size (which
+        copy) is asked for unless this process has just sealed the source."""
+        size = self._sealed_small.pop(self.key(source), None)
+        if size is None:
+            size = (await self.stat(source)).size
         await self.copy(source, destination, size)
         client = await self.client()
         with _translated(source):
@@ -554,6 +569,7 @@ class S3Writer:
         if not self._parts:
             await self._upload_part(b"")  # a multipart upload needs one part, even an empty one
         await self._complete()
+        self._driver.sealed(self._key, self._size)
 
     async def _upload_part(self, data: bytes) -> None:
         client = await self._driver.client()

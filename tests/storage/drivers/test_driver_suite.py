@@ -119,6 +119,18 @@ async def test_streaming_writer_appends_and_reader_ranges(driver: StorageDriver)
     assert (await driver.stat("/up/data")).size == 0
 
 
+async def test_a_fresh_writer_starts_a_file_that_appends_continue(driver: StorageDriver) -> None:
+    """``fresh`` (nothing was ever written there) only spares looking for what to replace."""
+    writer = await driver.writer("/new/data", fresh=True)
+    await writer.write(b"abc")
+    await writer.close()
+    writer = await driver.writer("/new/data", append=True)
+    assert writer.size == 3
+    await writer.write(b"de")
+    await writer.commit()
+    assert await _collect(driver.reader("/new/data")) == b"abcde"
+
+
 async def test_large_stream_round_trip(driver: StorageDriver) -> None:
     block = bytes(range(256)) * 4096  # 1 MiB
     writer = await driver.writer("/big/data")
