@@ -273,22 +273,28 @@ def _pull_once(target: Target, repo: str, digest: str) -> int:
     return total
 
 
+_LOOPBACK_SENDER = """
+import socket, sys
+with socket.create_server(("127.0.0.1", 0)) as listener:
+    print(listener.getsockname()[1], flush=True)
+    connection, _ = listener.accept()
+    with connection, open(sys.argv[1], "rb") as body:
+        print(connection.sendfile(body, 0, int(sys.argv[2])), flush=True)
+"""
+
+
 def loopback_ceiling(path: Path, size: int) -> float:
     """MB/s of ``size`` bytes of ``path`` over a 127.0.0.1 TCP connection with nothing but the kernel
-    in the way: one thread ``sendfile``s the file (as dockyard's pull does), another ``recv_into``s a
-    1 MiB buffer (as the pull client's ``readinto`` does). No HTTP, no registry: what a pull could reach
-    on this machine at this moment."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-        sent: list[int] = []
-
-        def send() -> None:
-            connection, _ = listener.accept()
-            with connection, path.open("rb") as body:
-                sent.append(connection.sendfile(body, 0, size))
-
-        sender = threading.Thread(target=send)
-        sender.start()
+    in the way: another process ``sendfile``s the file (as dockyard's pull does, from a process of its
+    own), this one ``recv_into``s a 1 MiB buffer (as the pull client's ``readinto`` does). No HTTP, no
+    registry: what a pull could reach on this machine at this moment. (With the sender a thread of this
+    process, runs were seen at half the pull beside them.)"""
+    sender = subprocess.Popen(
+        [sys.executable, "-c", _LOOPBACK_SENDER, str(path), str(size)], stdout=subprocess.PIPE, text=True
+    )
+    assert sender.stdout is not None
+    try:
+        port = int(sender.stdout.readline())
         buffer = bytearray(IO_BLOCK)
         received = 0
         started = time.perf_counter()
@@ -296,8 +302,11 @@ def loopback_ceiling(path: Path, size: int) -> float:
             while count := receiver.recv_into(buffer):
                 received += count
         elapsed = time.perf_counter() - started
-        sender.join()
-    if received != size or sent != [size]:
+        sent = int(sender.stdout.readline() or 0)
+    finally:
+        sender.stdout.close()
+        sender.wait()
+    if received != size or sent != size:
         raise BenchError(f"loopback moved {received} of {size} bytes")
     return size / elapsed / MB
 
