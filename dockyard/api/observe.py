@@ -53,7 +53,7 @@ def metrics_middleware(metrics: Metrics) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
+        started = request.get(REQUEST_STARTED) or time.perf_counter()  # the access log's start, if set
         status = 500
         response: web.StreamResponse | None = None
         streaming = request.method in _BODY_METHODS and "/blobs/uploads" in request.path
