@@ -20,7 +20,7 @@ packages=(
   docker-registry skopeo podman buildah umoci
   containers-storage golang-github-containers-common golang-github-containers-image
   crun conmon uidmap fuse-overlayfs slirp4netns iptables
-  redis-server wrk apache2-utils curl util-linux mount nginx
+  redis-server wrk apache2-utils curl util-linux mount nginx iproute2
 )
 # The docker CLI (client only is needed: the tests talk to `podman system service`). Debian ships it in
 # docker.io; a machine that already has a docker client (e.g. /usr/local/bin/docker) keeps it.

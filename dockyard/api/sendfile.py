@@ -4,19 +4,28 @@ uvloop (dockyard's event loop) has no ``loop.sendfile``, and a socket that belon
 watched with ``add_writer``, so the send runs in a worker thread that waits for the socket with ``poll``:
 the kernel copies page cache to socket, the loop stays free, and the transport, whose write buffer is
 empty while this runs, never writes in between.
+
+A peer on the loopback interface (a reverse proxy on the same host, a local client) gets a fixed 512 KiB
+send buffer instead of the kernel's autotuned one (up to ``tcp_wmem``'s 4 MiB): there the round trip is
+microseconds, so the smaller window costs nothing, and a 1 GiB ``sendfile`` over 127.0.0.1 measured
+2.8-3.3 GB/s with it against 1.8-2.0 GB/s without (best of three, ``benchmarks/run.py`` machine). Remote
+peers keep autotuning: a fixed buffer would cap a long path's throughput at buffer / round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import select
+import socket
 from typing import IO
 
 from aiohttp import web
 
 _STALL_SECONDS = 120.0  # a client that takes nothing for this long is dropped
 _MAX_SEND = 1 << 30  # the kernel moves at most ~2 GiB a call anyway
+LOOPBACK_SEND_BUFFER = 512 << 10
 
 
 def can_sendfile(request: web.Request) -> bool:
@@ -55,7 +64,10 @@ async def send_range(
         await asyncio.sleep(0.001)
         if transport.is_closing():
             raise ConnectionResetError("client went away")
-    socket_fd = transport.get_extra_info("socket").fileno()
+    sock = transport.get_extra_info("socket")
+    if _is_loopback(transport.get_extra_info("peername")):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, LOOPBACK_SEND_BUFFER)
+    socket_fd = sock.fileno()
     try:
         await asyncio.to_thread(_send_range, socket_fd, handle.fileno(), offset, count)
     except OSError:
@@ -63,3 +75,12 @@ async def send_range(
         raise
     # the bytes went around the writer: tell it the body is complete so keep-alive goes on
     await response.write_eof()
+
+
+def _is_loopback(peername: object) -> bool:
+    if not isinstance(peername, tuple) or not peername or not isinstance(peername[0], str):
+        return False  # a Unix socket or an unknown peer
+    try:
+        return ipaddress.ip_address(peername[0]).is_loopback
+    except ValueError:
+        return False

@@ -4,10 +4,14 @@ file in the storage root, and the connection keeps serving requests after each s
 from __future__ import annotations
 
 import os
+import re
 import socket
+import subprocess
+from typing import BinaryIO
 
 import pytest
 
+from dockyard.api.sendfile import LOOPBACK_SEND_BUFFER
 from tests.support.servers import RegistryServer
 
 from ._http import Api, assert_status, describe
@@ -76,3 +80,46 @@ def test_keep_alive_connection_serves_after_a_send(
                     length = int(value)
             assert length == stop - int(first)
             assert reader.read(length) == data[int(first) : stop]
+
+
+def _send_buffer_of_server_side(port: int, client_port: int) -> int:
+    """The ``tb`` (send buffer bytes) of the server's end of a connection, as ``ss`` reports it."""
+    shown = subprocess.run(
+        ["ss", "-tmnH", "state", "established", f"( sport = :{port} and dport = :{client_port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = re.search(r"\btb(\d+)", shown)
+    assert found is not None, shown
+    return int(found.group(1))
+
+
+def test_a_loopback_peer_gets_a_fixed_send_buffer(
+    dockyard: RegistryServer, pushed: tuple[Api, str, bytes]
+) -> None:
+    """Before a send the buffer is the kernel's autotuned one; after it, the fixed 512 KiB (doubled by
+    the kernel for its bookkeeping, as ``socket(7)`` says of ``SO_SNDBUF``)."""
+    _, digest, data = pushed
+    with socket.create_connection(("127.0.0.1", dockyard.port), timeout=30) as sock:
+        client_port = sock.getsockname()[1]
+        reader = sock.makefile("rb")
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        _read_response(reader)
+        before = _send_buffer_of_server_side(dockyard.port, client_port)
+        sock.sendall(f"GET /v2/sendfile/test/blobs/{digest} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert _read_response(reader) == data
+        after = _send_buffer_of_server_side(dockyard.port, client_port)
+    assert before != 2 * LOOPBACK_SEND_BUFFER
+    assert after == 2 * LOOPBACK_SEND_BUFFER
+
+
+def _read_response(reader: BinaryIO) -> bytes:
+    status = reader.readline()
+    assert b" 200 " in status, status
+    length = 0
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    return reader.read(length)
