@@ -304,13 +304,10 @@ class StorageLayout:
 
     async def list_tags(self, name: str, start: str = "") -> list[str] | None:
         """Tag names from ``start`` on, sorted; None when the repository has no tag folder at all."""
-        folder = _tags(name)
         try:
-            children = await self.driver.list(folder, start)
+            return await self.driver.list_names(_tags(name), start)
         except PathNotFound:
             return None
-        cut = len(folder) + 1
-        return [child[cut:] for child in children]
 
     # -- uploads -----------------------------------------------------------------------------
 
@@ -362,10 +359,9 @@ class StorageLayout:
         """The offsets at which the upload's running hash was saved, ascending (the reference writes
         ``hashstates/<alg>/<offset>`` after each chunk; a name that is no decimal offset is skipped)."""
         try:
-            children = await self.driver.list(_hash_states(name, upload_id, algorithm))
+            names = await self.driver.list_names(_hash_states(name, upload_id, algorithm))
         except PathNotFound:
             return []
-        names = (child.rsplit("/", 1)[1] for child in children)
         return sorted(int(entry) for entry in names if entry.isascii() and entry.isdigit())
 
     async def read_hash_state(self, name: str, upload_id: str, algorithm: str, offset: int) -> bytes | None:
@@ -382,13 +378,13 @@ class StorageLayout:
         An upload whose ``startedat`` is missing or unreadable counts from its folder's last change.
         """
         async for name in self._repositories_below(REPOSITORIES, "", "", frozenset({"_uploads"})):
+            uploads = f"{_repository(name)}/_uploads"
             try:
-                entries = await self.driver.list(f"{_repository(name)}/_uploads")
+                upload_ids = await self.driver.list_names(uploads)
             except PathNotFound:
                 continue
-            for entry in entries:
-                upload_id = entry.rsplit("/", 1)[1]
-                yield name, upload_id, await self._started_at(entry)
+            for upload_id in upload_ids:
+                yield name, upload_id, await self._started_at(f"{uploads}/{upload_id}")
 
     async def _started_at(self, upload_path: str) -> datetime:
         try:
@@ -411,19 +407,10 @@ class StorageLayout:
 
     async def referrers(self, name: str, subject: Digest) -> list[Digest]:
         found: list[Digest] = []
-        try:
-            algorithms = await self.driver.list(_referrers(name, subject))
-        except PathNotFound:
-            return found
-        for algorithm_dir in algorithms:
-            try:
-                entries = await self.driver.list(algorithm_dir)
-            except PathNotFound:
-                continue
-            for entry in entries:
-                digest = await self._read_link(f"{entry}/link")
-                if digest is not None:
-                    found.append(digest)
+        async for entry in self._digest_dirs(_referrers(name, subject)):
+            digest = await self._read_link(f"{entry}/link")
+            if digest is not None:
+                found.append(digest)
         return found
 
     async def referrer_links(self, name: str) -> AsyncIterator[tuple[Digest, Link]]:
@@ -440,12 +427,12 @@ class StorageLayout:
         """Remove the subject's folder in the referrers index once no entry is left in it."""
         base = _referrers(name, subject)
         try:
-            algorithms = await self.driver.list(base)
+            algorithms = await self.driver.list_names(base)
         except PathNotFound:
             return
-        for algorithm_dir in algorithms:
+        for algorithm in algorithms:
             try:
-                if await self.driver.list(algorithm_dir):
+                if await self.driver.list_names(f"{base}/{algorithm}"):
                     return
             except PathNotFound:
                 continue
@@ -461,11 +448,11 @@ class StorageLayout:
 
     async def _layer_folders(self, path: str, prefix: str) -> AsyncIterator[str]:
         try:
-            children = await self.driver.list(path)
+            names = await self.driver.list_names(path)
         except PathNotFound:
             return
-        for child in children:
-            child_name = child.rsplit("/", 1)[1]
+        for child_name in names:
+            child = f"{path}/{child_name}"
             if child_name == "_layers" and prefix:
                 yield prefix[:-1]
             elif not child_name.startswith("_"):
@@ -478,16 +465,16 @@ class StorageLayout:
     async def _digest_dirs(self, base: str) -> AsyncIterator[str]:
         """``base/<alg>/<hex>`` folders, sorted."""
         try:
-            algorithms = await self.driver.list(base)
+            algorithms = await self.driver.list_names(base)
         except PathNotFound:
             return
-        for algorithm_dir in algorithms:
+        for algorithm in algorithms:
             try:
-                entries = await self.driver.list(algorithm_dir)
+                encoded = await self.driver.list_names(f"{base}/{algorithm}")
             except PathNotFound:
                 continue
-            for entry in entries:
-                yield entry
+            for hex_name in encoded:
+                yield f"{base}/{algorithm}/{hex_name}"
 
     async def _links_below(self, base: str) -> AsyncIterator[Link]:
         """``base/<alg>/<hex>/link`` files, sorted; a folder without a link (a deleted entry) is skipped."""
@@ -630,13 +617,13 @@ class StorageLayout:
 
     async def leases(self) -> AsyncIterator[tuple[str, bytes]]:
         try:
-            entries = await self.driver.list(_LEASES)
+            lease_ids = await self.driver.list_names(_LEASES)
         except PathNotFound:
             return
-        for entry in entries:
-            content = await self._content_or_none(entry)
+        for lease_id in lease_ids:
+            content = await self._content_or_none(f"{_LEASES}/{lease_id}")
             if content is not None:
-                yield entry.rsplit("/", 1)[1], content
+                yield lease_id, content
 
     # -- catalog -----------------------------------------------------------------------------
 
@@ -655,20 +642,21 @@ class StorageLayout:
         """
         start = after[len(prefix) :].split("/", 1)[0] if after.startswith(prefix) else ""
         try:
-            children = await self.driver.list(path, start)
+            names = await self.driver.list_names(path, start)
         except PathNotFound:
             return
-        names = [child.rsplit("/", 1)[1] for child in children]
         if prefix and markers.intersection(names) and _catalog_less(after, prefix[:-1]):
             yield prefix[:-1]
-        for child, child_name in zip(children, names, strict=True):
+        for child_name in names:
             if child_name.startswith("_"):
                 continue
             candidate = prefix + child_name
             # prune subtrees that sort wholly before ``after``
             if after and _catalog_less(candidate, after) and not after.startswith(candidate + "/"):
                 continue
-            async for name in self._repositories_below(child, candidate + "/", after, markers):
+            async for name in self._repositories_below(
+                f"{path}/{child_name}", candidate + "/", after, markers
+            ):
                 yield name
 
 

@@ -106,9 +106,10 @@ class StorageDriver(Protocol):
 
     async def stat(self, path: str) -> FileInfo: ...
 
-    async def list(self, path: str, start: str = "") -> list[str]:
-        """The direct children of a directory whose names sort at or after ``start``, as full paths,
-        sorted; PathNotFound when the directory does not exist. ``start`` lets a paged listing skip what
+    async def list_names(self, path: str, start: str = "") -> list[str]:
+        """The names of a directory's direct children that sort at or after ``start``, sorted (names, not
+        paths: callers mostly want the name, and a listing of thousands of tags is cheaper without the
+        prefix); PathNotFound when the directory does not exist. ``start`` lets a paged listing skip what
         it already showed without reading it (S3's StartAfter)."""
 
     async def move(self, source: str, destination: str) -> None:

@@ -36,7 +36,7 @@ class FilesystemDriver:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).absolute()
         self._small_files: StatCache[bytes] = StatCache()
-        self._listings: StatCache[list[str]] = StatCache(4096)
+        self._listings: StatCache[list[str]] = StatCache(4096)  # sorted names of a folder's children
 
     def _full(self, path: str) -> str:
         check_path(path)
@@ -110,22 +110,20 @@ class FilesystemDriver:
         is_dir = stat.S_ISDIR(result.st_mode)
         return FileInfo(path, 0 if is_dir else result.st_size, result.st_mtime, is_dir)
 
-    async def list(self, path: str, start: str = "") -> list[str]:
+    async def list_names(self, path: str, start: str = "") -> list[str]:
         full = self._full(path)
         try:
-            children = self._listings.get(full)
-            if children is None:
+            names = self._listings.get(full)
+            if names is None:
                 identity = os.stat(full)  # before the listing: a change while listing makes it stale at once
                 names = os.listdir(full)
-                names.sort()  # before the common prefix is added: shorter strings compare faster
-                prefix = "" if path == "/" else path
-                children = [f"{prefix}/{name}" for name in names if not name.startswith(".tmp-")]
-                self._listings.put(full, identity, children)
+                names.sort()
+                # temp files of atomic writes (".tmp-…") sort together: one cut instead of a test per name
+                del names[bisect.bisect_left(names, ".tmp-") : bisect.bisect_left(names, ".tmp.")]
+                self._listings.put(full, identity, names)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise PathNotFound(path) from exc
-        if not start:
-            return list(children)  # a copy: the cached listing stays as read
-        return children[bisect.bisect_left(children, f"{'' if path == '/' else path}/{start}") :]
+        return names[bisect.bisect_left(names, start) :] if start else list(names)  # copies: the cache stays
 
     async def move(self, source: str, destination: str) -> None:
         full_destination = self._full(destination)

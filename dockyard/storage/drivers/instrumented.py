@@ -64,8 +64,8 @@ class InstrumentedDriver:
     async def stat(self, path: str) -> FileInfo:
         return await self._timed("stat", lambda: self.inner.stat(path))
 
-    async def list(self, path: str, start: str = "") -> list[str]:
-        return await self._timed("list", lambda: self.inner.list(path, start))
+    async def list_names(self, path: str, start: str = "") -> list[str]:
+        return await self._timed("list", lambda: self.inner.list_names(path, start))
 
     async def move(self, source: str, destination: str) -> None:
         await self._timed("move", lambda: self.inner.move(source, destination))

@@ -71,18 +71,18 @@ class MemoryDriver:
             raise PathNotFound(path)
         return FileInfo(path, 0, max(self._files[p].mtime for p in below), True)
 
-    async def list(self, path: str, start: str = "") -> list[str]:
+    async def list_names(self, path: str, start: str = "") -> list[str]:
         check_path(path)
         below = self._below(path)
         if not below:
             raise PathNotFound(path)
         depth = 1 if path == "/" else path.count("/") + 1
-        children: list[str] = []
+        names: list[str] = []
         for file_path in below:
-            child = "/".join(file_path.split("/")[: depth + 1])
-            if not children or children[-1] != child:
-                children.append(child)
-        return [child for child in children if child.rsplit("/", 1)[1] >= start]
+            name = file_path.split("/")[depth]
+            if not names or names[-1] != name:
+                names.append(name)
+        return [name for name in names if name >= start]
 
     async def move(self, source: str, destination: str) -> None:
         entry = self._file(source)
@@ -109,11 +109,11 @@ class MemoryDriver:
         del self._sorted[bisect.bisect_left(self._sorted, path)]
 
     async def walk(self, path: str) -> AsyncIterator[FileInfo]:
-        for child in await self.list(path):
-            info = await self.stat(child)
+        for name in await self.list_names(path):
+            info = await self.stat(f"{'' if path == '/' else path}/{name}")
             yield info
             if info.is_dir:
-                async for below in self.walk(child):
+                async for below in self.walk(info.path):
                     yield below
 
     def local_path(self, path: str) -> str | None:

@@ -12,7 +12,6 @@ server already runs, without a thread per request.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
@@ -296,7 +295,7 @@ class S3Driver:
             raise PathNotFound(path)
         return FileInfo(path, 0, contents[0]["LastModified"].timestamp(), True)
 
-    async def list(self, path: str, start: str = "") -> list[str]:
+    async def list_names(self, path: str, start: str = "") -> list[str]:
         prefix = self._prefix(path)
         client = await self.client()
         files: list[str] = []
@@ -316,11 +315,11 @@ class S3Driver:
                 files += [item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/")]
                 folders += [entry["Prefix"] for entry in page.get("CommonPrefixes", [])]
             folders = await self._nonempty(prefix, folders, start_after)
-            children = sorted(self._path(key.rstrip("/")) for key in files + folders)
-            children = [child for child in children if child.rsplit("/", 1)[1] >= start]
-            if not children and (not start or not await self._exists_below(prefix)):
+            cut = len(prefix)
+            names = sorted(name for key in files + folders if (name := key[cut:].rstrip("/")) >= start)
+            if not names and (not start or not await self._exists_below(prefix)):
                 raise PathNotFound(path)
-        return children
+        return names
 
     async def _exists_below(self, prefix: str) -> bool:
         client = await self.client()
@@ -329,8 +328,8 @@ class S3Driver:
         )
 
     async def _nonempty(
-        self, prefix: str, folders: builtins.list[str], start_after: str = ""
-    ) -> builtins.list[str]:
+        self, prefix: str, folders: list[str], start_after: str = ""
+    ) -> list[str]:
         """Folders with an object below them.
 
         Backends that keep real folders (SeaweedFS) go on listing an emptied folder as a common prefix for
@@ -452,14 +451,14 @@ class S3Driver:
                 self._keys_at_or_below(key), self._abort_uploads(key, exact=False)
             )
             for start in range(0, len(doomed), LIST_MAX):
-                batch: builtins.list[ObjectIdentifierTypeDef] = [
+                batch: list[ObjectIdentifierTypeDef] = [
                     {"Key": name} for name in doomed[start : start + LIST_MAX]
                 ]
                 await client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
         if not doomed and not aborted:
             raise PathNotFound(path)
 
-    async def _keys_at_or_below(self, key: str) -> builtins.list[str]:
+    async def _keys_at_or_below(self, key: str) -> list[str]:
         """The object at ``key`` and every one below it, from one listing of the bare prefix: no separate
         HEAD of ``key``. Keys come sorted, so siblings that merely share the prefix are skipped and the
         listing stops once it is past ``key/``."""
@@ -467,7 +466,7 @@ class S3Driver:
         paginator = client.get_paginator("list_objects_v2")
         pages = paginator.paginate(Bucket=self.bucket, Prefix=key, PaginationConfig={"PageSize": LIST_MAX})
         folder = key + "/" if key else ""
-        found: builtins.list[str] = []
+        found: list[str] = []
         async for page in pages:
             for item in page.get("Contents", []):
                 name = item["Key"]

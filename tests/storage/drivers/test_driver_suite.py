@@ -55,7 +55,7 @@ async def test_missing_paths_raise_path_not_found(driver: StorageDriver) -> None
     with pytest.raises(PathNotFound):
         await driver.stat("/nothing")
     with pytest.raises(PathNotFound):
-        await driver.list("/nothing")
+        await driver.list_names("/nothing")
     with pytest.raises(PathNotFound):
         await driver.delete("/nothing")
     with pytest.raises(PathNotFound):
@@ -85,19 +85,19 @@ async def test_stat_files_and_directories(driver: StorageDriver) -> None:
 async def test_list_returns_sorted_direct_children(driver: StorageDriver) -> None:
     for path in ["/r/b/x", "/r/a", "/r/c/y/z", "/r/a-b", "/rr/q"]:
         await driver.put_content(path, b"1")
-    assert await driver.list("/r") == ["/r/a", "/r/a-b", "/r/b", "/r/c"]
-    assert await driver.list("/") == ["/r", "/rr"]
+    assert await driver.list_names("/r") == ["a", "a-b", "b", "c"]
+    assert await driver.list_names("/") == ["r", "rr"]
 
 
 async def test_list_from_a_start_name_skips_what_sorts_before(driver: StorageDriver) -> None:
     for path in ["/s/a/1", "/s/b", "/s/b-c/2", "/s/b.d", "/s/c/3", "/s/ca", "/s/d/_x/4"]:
         await driver.put_content(path, b"1")
-    assert await driver.list("/s", "b") == ["/s/b", "/s/b-c", "/s/b.d", "/s/c", "/s/ca", "/s/d"]
-    assert await driver.list("/s", "b0") == ["/s/c", "/s/ca", "/s/d"]
-    assert await driver.list("/s", "ca") == ["/s/ca", "/s/d"]
-    assert await driver.list("/s", "zz") == []  # the folder is there, nothing in it sorts that late
+    assert await driver.list_names("/s", "b") == ["b", "b-c", "b.d", "c", "ca", "d"]
+    assert await driver.list_names("/s", "b0") == ["c", "ca", "d"]
+    assert await driver.list_names("/s", "ca") == ["ca", "d"]
+    assert await driver.list_names("/s", "zz") == []  # the folder is there, nothing in it sorts that late
     with pytest.raises(PathNotFound):
-        await driver.list("/absent", "a")
+        await driver.list_names("/absent", "a")
 
 
 async def test_streaming_writer_appends_and_reader_ranges(driver: StorageDriver) -> None:
@@ -199,7 +199,7 @@ async def test_delete_file_and_tree(driver: StorageDriver) -> None:
     for path in ["/t/a/1", "/t/a/2/3", "/t/b"]:
         await driver.put_content(path, b"1")
     await driver.delete("/t/a")
-    assert await driver.list("/t") == ["/t/b"]
+    assert await driver.list_names("/t") == ["b"]
     await driver.delete("/t/b")
     with pytest.raises(PathNotFound):
         await driver.get_content("/t/b")
@@ -260,7 +260,7 @@ async def test_s3_keys_are_the_references(request: pytest.FixtureRequest) -> Non
         driver = S3Driver(s3_settings(seaweedfs.parameters(given)))
         await driver.put_content("/docker/registry/v2/x/link", b"sha256:1")
         assert seaweedfs.keys(root.lstrip("/")) == [f"{root.lstrip('/')}/docker/registry/v2/x/link"]
-        assert await driver.list("/docker/registry/v2") == ["/docker/registry/v2/x"]
+        assert await driver.list_names("/docker/registry/v2") == ["x"]
         await driver.delete("/docker")
         await driver.close()
         assert seaweedfs.keys(root.lstrip("/")) == []

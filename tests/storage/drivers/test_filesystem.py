@@ -58,14 +58,26 @@ async def test_listings_follow_entries_added_and_removed_by_others(tmp_path: Pat
     for name in ("a", "b"):
         (tags / name).mkdir(parents=True)
     time.sleep(1.1)
-    assert await driver.list("/r/tags") == ["/r/tags/a", "/r/tags/b"]
-    assert await driver.list("/r/tags") == ["/r/tags/a", "/r/tags/b"]  # from the cache now
+    assert await driver.list_names("/r/tags") == ["a", "b"]
+    assert await driver.list_names("/r/tags") == ["a", "b"]  # from the cache now
     (tags / "c").mkdir()  # another process adds a tag
-    assert await driver.list("/r/tags") == ["/r/tags/a", "/r/tags/b", "/r/tags/c"]
+    assert await driver.list_names("/r/tags") == ["a", "b", "c"]
     time.sleep(1.1)
-    assert await driver.list("/r/tags") == ["/r/tags/a", "/r/tags/b", "/r/tags/c"]
+    assert await driver.list_names("/r/tags") == ["a", "b", "c"]
     (tags / "a").rmdir()
-    assert await driver.list("/r/tags") == ["/r/tags/b", "/r/tags/c"]
-    listing = await driver.list("/r/tags")
+    assert await driver.list_names("/r/tags") == ["b", "c"]
+    listing = await driver.list_names("/r/tags")
     listing.clear()  # callers get their own copy
-    assert await driver.list("/r/tags") == ["/r/tags/b", "/r/tags/c"]
+    assert await driver.list_names("/r/tags") == ["b", "c"]
+
+
+async def test_listings_hide_the_temp_files_of_atomic_writes_only(tmp_path: Path) -> None:
+    """``.tmp-<id>`` files (a write in progress here or in another process) are not listed; names that
+    merely look alike are."""
+    driver = FilesystemDriver(tmp_path)
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for name in (".tmp-", ".tmp-1a2b", ".tmp-zz", ".tmp.x", ".tmpfoo", ".a", "b"):
+        (folder / name).write_bytes(b"1")
+    assert await driver.list_names("/f") == [".a", ".tmp.x", ".tmpfoo", "b"]
+    assert await driver.list_names("/f", ".tmp") == [".tmp.x", ".tmpfoo", "b"]
