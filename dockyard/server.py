@@ -27,7 +27,7 @@ from dockyard.metrics import Metrics
 from dockyard.registry.collector import Lease
 from dockyard.registry.service import Registry
 from dockyard.tls import server_context
-from dockyard.workers import supervise
+from dockyard.workers import run_forked, supervise
 
 RegistryMaker = Callable[[Settings, Metrics | None], Registry]
 
@@ -146,8 +146,15 @@ def run(settings: Settings, workers: int, make_registry: RegistryMaker, auth: Au
 
     lease_id = None
     if settings.storage_driver != "inmemory" and not settings.read_only:
-        # the server's lease on the storage exists before any worker answers; worker 0 renews it
-        lease_id = asyncio.run(_announce(settings, make_registry))
+        # the server's lease on the storage exists before any worker answers; worker 0 renews it. Taken in
+        # a child process when workers are forked next (see ``run_forked``).
+        def announce() -> bytes:
+            return asyncio.run(_announce(settings, make_registry)).encode()
+
+        announced = announce() if workers == 1 else run_forked(announce)
+        if announced is None:
+            return 1
+        lease_id = announced.decode()
 
     def work(index: int) -> None:
         with contextlib.suppress(KeyboardInterrupt):

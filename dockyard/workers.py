@@ -31,6 +31,39 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+def run_forked(action: Callable[[], bytes]) -> bytes | None:
+    """``action()`` in a forked child, its result sent back through a pipe; None when it failed (the child
+    logged why).
+
+    What the action starts stays in the child: its threads, and the OpenSSL state they touch. A process
+    that forks workers afterwards must not have had them: a thread still exiting (OpenSSL frees its
+    per-thread random generator under a lock after Python's ``join`` has returned) hands its held lock to
+    the next fork, and that worker's first TLS context or S3 client waits for it forever.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        code = 1
+        try:
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(action())
+            code = 0
+        except BaseException:
+            log.exception("startup step failed")
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        result = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    return result if os.waitstatus_to_exitcode(status) == 0 else None
+
+
 def supervise(count: int, work: Callable[[int], None], on_exit: Callable[[int], None] | None = None) -> int:
     """Run ``work(index)`` in ``count`` forked children until a stop signal or until one of them exits.
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from tests.support.redis_server import RedisServer
 from tests.support.seaweed import SeaweedServer
 from tests.support.servers import KINDS, Kind, RegistryServer, stop_spawned
 
@@ -55,6 +56,13 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServe
     """One SeaweedFS S3 server for the whole run; each test makes buckets of its own."""
     server = SeaweedServer(tmp_path_factory.mktemp("seaweedfs"))
     server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
 

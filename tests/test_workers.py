@@ -7,15 +7,18 @@ import hashlib
 import http.client
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dockyard.workers import run_forked
 from tests.conftest import RegistryFactory
 from tests.e2e.test_cross_server_upload import observed, upload_reads
-from tests.support.servers import RegistryServer, deep_merge
+from tests.support.seaweed import SeaweedServer
+from tests.support.servers import RegistryServer, deep_merge, s3_config
 
 
 def _children(pid: int) -> list[int]:
@@ -196,3 +199,41 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_the_supervisor_forks_its_workers_with_no_other_thread(
+    registry_factory: RegistryFactory, seaweedfs: SeaweedServer
+) -> None:
+    """On S3 the server's lease is written before the workers start, by an S3 client whose setup runs
+    in threads (name resolution, TLS contexts). Taken in the supervisor itself, those threads outlived the
+    step (uvloop keeps its resolver threads), and a thread still exiting could hand an OpenSSL lock to a
+    worker forked next, which then hung at its first S3 request: the supervisor stays single-threaded."""
+    config = s3_config(seaweedfs.parameters(seaweedfs.make_root("supervisor")))
+    server, workers = _start_two_workers(registry_factory, config)
+    assert server.process is not None
+    assert os.listdir(f"/proc/{server.process.pid}/task") == [str(server.process.pid)]
+    for pid in workers:  # each worker's own S3 client works
+        conn = _connection_to(server, workers, pid)
+        conn.request("GET", "/v2/nothing/tags/list")
+        assert conn.getresponse().status == 404
+        conn.close()
+
+
+def test_run_forked_returns_what_the_child_computed_and_keeps_its_threads() -> None:
+    def start_a_thread() -> bytes:
+        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+        return f"{os.getpid()}:{threading.active_count()}".encode()
+
+    before = threading.active_count()
+    result = run_forked(start_a_thread)
+    assert result is not None
+    child, threads = result.decode().split(":")
+    assert int(child) != os.getpid() and int(threads) == before + 1
+    assert threading.active_count() == before
+
+
+def test_run_forked_says_none_when_the_step_failed() -> None:
+    def fail() -> bytes:
+        raise RuntimeError("storage unreachable")
+
+    assert run_forked(fail) is None

@@ -27,13 +27,6 @@ from tests.support.seaweed import SeaweedServer
 from tests.support.servers import Kind, RegistryServer, s3_config
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
-
-
 def replica_config(seaweedfs: SeaweedServer, root: str, redis: RedisServer | None) -> dict[str, Any]:
     config = s3_config(seaweedfs.parameters(root))
     if redis is not None:

@@ -327,9 +327,7 @@ class S3Driver:
             (await client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)).get("Contents")
         )
 
-    async def _nonempty(
-        self, prefix: str, folders: list[str], start_after: str = ""
-    ) -> list[str]:
+    async def _nonempty(self, prefix: str, folders: list[str], start_after: str = "") -> list[str]:
         """Folders with an object below them.
 
         Backends that keep real folders (SeaweedFS) go on listing an emptied folder as a common prefix for
