@@ -35,10 +35,10 @@ def run_forked(action: Callable[[], bytes]) -> bytes | None:
     """``action()`` in a forked child, its result sent back through a pipe; None when it failed (the child
     logged why).
 
-    What the action starts stays in the child: its threads, and the OpenSSL state they touch. A process
-    that forks workers afterwards must not have had them: a thread still exiting (OpenSSL frees its
-    per-thread random generator under a lock after Python's ``join`` has returned) hands its held lock to
-    the next fork, and that worker's first TLS context or S3 client waits for it forever.
+    What the action starts stays in the child: its threads (uvloop keeps its resolver threads for good) and
+    the OpenSSL state they touch. A process that forks workers afterwards must not have them: a lock that
+    any other thread holds at the moment of a fork stays held, for ever, in the child (seen: a worker
+    waiting on OpenSSL's random-generator lock in its first ``SSL_CTX_new``, for its S3 client).
     """
     sys.stdout.flush()
     sys.stderr.flush()

@@ -8,8 +8,8 @@ empty while this runs, never writes in between.
 A peer on the loopback interface (a reverse proxy on the same host, a local client) gets a fixed 512 KiB
 send buffer instead of the kernel's autotuned one (up to ``tcp_wmem``'s 4 MiB): there the round trip is
 microseconds, so the smaller window costs nothing, and a 1 GiB ``sendfile`` over 127.0.0.1 measured
-2.8-3.3 GB/s with it against 1.8-2.0 GB/s without (best of three, ``benchmarks/run.py`` machine). Remote
-peers keep autotuning: a fixed buffer would cap a long path's throughput at buffer / round trip.
+2.1-3.3 GB/s with it against 1.8-2.0 GB/s without (best of three, three times each, on the development
+machine). Remote peers keep autotuning: a fixed buffer would cap a long path's throughput at buffer / RTT.
 """
 
 from __future__ import annotations
