@@ -200,6 +200,13 @@ class StorageLayout:
         except PathNotFound:
             return None
 
+    async def _names_or_none(self, path: str, start: str = "") -> list[str] | None:
+        """The folder's child names from ``start`` on, sorted, or None when there is no such folder."""
+        try:
+            return await self.driver.list_names(path, start)
+        except PathNotFound:
+            return None
+
     # -- links -------------------------------------------------------------------------------
 
     async def _read_link(self, path: str) -> Digest | None:
@@ -304,10 +311,7 @@ class StorageLayout:
 
     async def list_tags(self, name: str, start: str = "") -> list[str] | None:
         """Tag names from ``start`` on, sorted; None when the repository has no tag folder at all."""
-        try:
-            return await self.driver.list_names(_tags(name), start)
-        except PathNotFound:
-            return None
+        return await self._names_or_none(_tags(name), start)
 
     # -- uploads -----------------------------------------------------------------------------
 
@@ -358,10 +362,7 @@ class StorageLayout:
     async def hash_state_offsets(self, name: str, upload_id: str, algorithm: str) -> list[int]:
         """The offsets at which the upload's running hash was saved, ascending (the reference writes
         ``hashstates/<alg>/<offset>`` after each chunk; a name that is no decimal offset is skipped)."""
-        try:
-            names = await self.driver.list_names(_hash_states(name, upload_id, algorithm))
-        except PathNotFound:
-            return []
+        names = await self._names_or_none(_hash_states(name, upload_id, algorithm)) or []
         return sorted(int(entry) for entry in names if entry.isascii() and entry.isdigit())
 
     async def read_hash_state(self, name: str, upload_id: str, algorithm: str, offset: int) -> bytes | None:
@@ -379,11 +380,7 @@ class StorageLayout:
         """
         async for name in self._repositories_below(REPOSITORIES, "", "", frozenset({"_uploads"})):
             uploads = f"{_repository(name)}/_uploads"
-            try:
-                upload_ids = await self.driver.list_names(uploads)
-            except PathNotFound:
-                continue
-            for upload_id in upload_ids:
+            for upload_id in await self._names_or_none(uploads) or []:
                 yield name, upload_id, await self._started_at(f"{uploads}/{upload_id}")
 
     async def _started_at(self, upload_path: str) -> datetime:
@@ -426,16 +423,12 @@ class StorageLayout:
     async def prune_referrers(self, name: str, subject: Digest) -> None:
         """Remove the subject's folder in the referrers index once no entry is left in it."""
         base = _referrers(name, subject)
-        try:
-            algorithms = await self.driver.list_names(base)
-        except PathNotFound:
+        algorithms = await self._names_or_none(base)
+        if algorithms is None:
             return
         for algorithm in algorithms:
-            try:
-                if await self.driver.list_names(f"{base}/{algorithm}"):
-                    return
-            except PathNotFound:
-                continue
+            if await self._names_or_none(f"{base}/{algorithm}"):
+                return
         await self._delete(base)
 
     # -- maintenance walks (garbage collection, fsck, inventory) ------------------------------
@@ -447,11 +440,7 @@ class StorageLayout:
             yield name
 
     async def _layer_folders(self, path: str, prefix: str) -> AsyncIterator[str]:
-        try:
-            names = await self.driver.list_names(path)
-        except PathNotFound:
-            return
-        for child_name in names:
+        for child_name in await self._names_or_none(path) or []:
             child = f"{path}/{child_name}"
             if child_name == "_layers" and prefix:
                 yield prefix[:-1]
@@ -464,16 +453,8 @@ class StorageLayout:
 
     async def _digest_dirs(self, base: str) -> AsyncIterator[str]:
         """``base/<alg>/<hex>`` folders, sorted."""
-        try:
-            algorithms = await self.driver.list_names(base)
-        except PathNotFound:
-            return
-        for algorithm in algorithms:
-            try:
-                encoded = await self.driver.list_names(f"{base}/{algorithm}")
-            except PathNotFound:
-                continue
-            for hex_name in encoded:
+        for algorithm in await self._names_or_none(base) or []:
+            for hex_name in await self._names_or_none(f"{base}/{algorithm}") or []:
                 yield f"{base}/{algorithm}/{hex_name}"
 
     async def _links_below(self, base: str) -> AsyncIterator[Link]:
@@ -616,11 +597,7 @@ class StorageLayout:
         await self._delete(f"{_LEASES}/{lease_id}")
 
     async def leases(self) -> AsyncIterator[tuple[str, bytes]]:
-        try:
-            lease_ids = await self.driver.list_names(_LEASES)
-        except PathNotFound:
-            return
-        for lease_id in lease_ids:
+        for lease_id in await self._names_or_none(_LEASES) or []:
             content = await self._content_or_none(f"{_LEASES}/{lease_id}")
             if content is not None:
                 yield lease_id, content
@@ -641,9 +618,8 @@ class StorageLayout:
         and everything before that sort before ``after`` in the catalog's order.
         """
         start = after[len(prefix) :].split("/", 1)[0] if after.startswith(prefix) else ""
-        try:
-            names = await self.driver.list_names(path, start)
-        except PathNotFound:
+        names = await self._names_or_none(path, start)
+        if names is None:
             return
         if prefix and markers.intersection(names) and _catalog_less(after, prefix[:-1]):
             yield prefix[:-1]
