@@ -3,13 +3,15 @@
 A body that can move itself into a file (the HTTP layer's spliced socket, see ``dockyard.api.spliced_body``)
 and a writer over a local file (the filesystem driver's) need no Python bytes per chunk: one thread moves
 a batch socket → pipe → file while another hashes the batch before it from the page cache, in order.
+The hash may run behind the body: the caller gets the body's end as soon as its bytes are in the file,
+with the last hash step still to wait for (the upload's chunk is answered while its tail is hashed).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from dockyard.storage.drivers.base import LocalUploadWriter
 
@@ -31,11 +33,19 @@ class MovableBody(Protocol):
         Raises (ConnectionError) when the client goes away before the whole body arrived."""
 
 
-async def feed_local(body: MovableBody, writer: LocalUploadWriter, hasher: Hasher | None) -> None:
-    """Move ``body`` into ``writer``'s file and hash it from there, the two stages overlapping."""
-    buffer = bytearray(_HASH_READ)  # one per upload: its hash steps run one after another
+async def feed_local(
+    body: MovableBody,
+    writer: LocalUploadWriter,
+    hasher: Hasher | None,
+    after: asyncio.Future[Any] | None = None,
+) -> asyncio.Future[Any] | None:
+    """Move ``body`` into ``writer``'s file and hash it from there, the two stages overlapping; the first
+    hash step waits for ``after`` (the hash of the chunk before, possibly still running). Returns once every
+    byte is in the file: the last hash step (``after`` when the body was empty), which may still be running
+    and reads the file through ``writer`` (close it only after that step), or None without a hasher."""
+    buffer = bytearray(_HASH_READ)  # one per chunk: its hash steps run one after another
     hashed: deque[asyncio.Future[None]] = deque()
-    last: asyncio.Future[None] | None = None
+    last: asyncio.Future[Any] | None = after
     offset = writer.size
     try:
         while count := await body.move_into(writer.fileno(), _BATCH):
@@ -46,15 +56,15 @@ async def feed_local(body: MovableBody, writer: LocalUploadWriter, hasher: Hashe
                 last = asyncio.ensure_future(_hash_after(last, writer, hasher, offset, count, buffer))
                 hashed.append(last)
             offset += count
-        while hashed:
-            await hashed.popleft()
-    finally:
-        if hashed:  # a failure: no hash step may still read the file when the writer closes
+    except BaseException:
+        if hashed:  # no hash step may still read the file when the writer closes
             await asyncio.gather(*hashed, return_exceptions=True)
+        raise
+    return last if hasher is not None else None
 
 
 async def _hash_after(
-    previous: asyncio.Future[None] | None,
+    previous: asyncio.Future[Any] | None,
     writer: LocalUploadWriter,
     hasher: Hasher,
     offset: int,

@@ -5,6 +5,11 @@ storage and ``http.secret`` can continue it. After each chunk the running SHA-25
 reference registry saves it (``hashstates/sha256/<offset>``, Go's binary format), so whichever process or
 reference node gets the next chunk or the commit carries on from it instead of reading the upload back.
 Only an upload without a usable saved state is hashed again from storage at commit.
+
+A chunk the kernel moved into a local file is answered once its bytes are there, while the hash of its
+last batches finishes behind the answer and is saved then (see ``_settle``): the next chunk's hashing
+queues behind it in this process, and another process that finds no saved state at the upload's offset
+waits briefly for it (``_STATE_FOLLOWS`` after the data's last change) rather than read the upload back.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import asyncio
 import hashlib
 import logging
 import re
+import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +41,21 @@ _BATCH = 4 << 20  # bytes handed to a worker thread at once: amortises the hop
 _IN_FLIGHT = 4  # batches being hashed or written while the next is read
 _HASHERS_KEPT = 512
 _SAVED = "sha256"  # the reference's canonical algorithm: the only one whose running state it saves
+_STATE_FOLLOWS = 0.5  # seconds after an upload's last change within which its saved state may still come
+_FIRST_LOOK = 0.002  # seconds before looking again for a saved state on its way, doubled each time
+
+
+@dataclass(slots=True)
+class _RunningHash:
+    """A running sha256 of an upload's first ``offset`` bytes. ``settled`` (None: already) resolves once the
+    hash has caught up with them and its state is saved: True when it holds every one of them."""
+
+    offset: int
+    hasher: ResumableSha256
+    settled: asyncio.Future[bool] | None = None
+
+    async def complete(self) -> bool:
+        return True if self.settled is None else await self.settled
 
 
 class _RunningHashes:
@@ -41,24 +63,24 @@ class _RunningHashes:
     stored size (they spare reading the saved state back)."""
 
     def __init__(self) -> None:
-        self._states: OrderedDict[str, tuple[int, ResumableSha256]] = OrderedDict()
+        self._states: OrderedDict[str, _RunningHash] = OrderedDict()
 
-    def take(self, upload_id: str, offset: int) -> ResumableSha256 | None:
-        entry = self._states.pop(upload_id, None)
-        if entry is None:
-            return ResumableSha256() if offset == 0 else None
-        return entry[1] if entry[0] == offset else None
+    def take(self, upload_id: str, offset: int) -> _RunningHash | None:
+        running = self._states.pop(upload_id, None)
+        if running is None:
+            return _RunningHash(0, ResumableSha256()) if offset == 0 else None
+        return running if running.offset == offset else None
 
-    def keep(self, upload_id: str, offset: int, hasher: ResumableSha256) -> None:
-        self._states[upload_id] = (offset, hasher)
+    def keep(self, upload_id: str, running: _RunningHash) -> None:
+        self._states[upload_id] = running
         while len(self._states) > _HASHERS_KEPT:
             self._states.popitem(last=False)
 
-    def forget(self, upload_id: str) -> None:
-        self._states.pop(upload_id, None)
+    def forget(self, upload_id: str) -> _RunningHash | None:
+        return self._states.pop(upload_id, None)
 
 
-async def _after(previous: asyncio.Future[None] | None, step: Coroutine[Any, Any, None]) -> None:
+async def _after(previous: asyncio.Future[Any] | None, step: Coroutine[Any, Any, None]) -> None:
     """Run ``step`` once ``previous`` (the same stage's last batch) is done: each stage keeps byte order."""
     if previous is not None:
         try:
@@ -69,18 +91,24 @@ async def _after(previous: asyncio.Future[None] | None, step: Coroutine[Any, Any
     await step
 
 
-async def _feed(chunks: AsyncIterator[bytes], writer: UploadWriter, hasher: ResumableSha256 | None) -> None:
+async def _feed(
+    chunks: AsyncIterator[bytes],
+    writer: UploadWriter,
+    hasher: ResumableSha256 | None,
+    after: asyncio.Future[bool] | None,
+) -> asyncio.Future[Any] | None:
     """Read, hash and write at the same time: the event loop reads the socket into the next batch while
     one thread hashes and another writes earlier batches (OpenSSL and file writes release the GIL), each
-    stage in order. A batch is the list of chunks as they arrived: nothing is copied to join them. At most
-    ``_IN_FLIGHT`` batches wait, which bounds the memory of one upload. A body that can move itself into
-    a local file does so without passing through Python (see ``local_feed``)."""
+    stage in order, the hash starting after ``after`` (the chunk before's). A batch is the list of chunks
+    as they arrived: nothing is copied to join them. At most ``_IN_FLIGHT`` batches wait, which bounds the
+    memory of one upload. A body that can move itself into a local file does so without passing through
+    Python (see ``local_feed``), and returns with its hash possibly behind: the step to wait for before
+    the writer closes. Otherwise every byte is written and hashed on return (None)."""
     if isinstance(chunks, MovableBody) and isinstance(writer, LocalUploadWriter):
-        await feed_local(chunks, writer, hasher)
-        return
+        return await feed_local(chunks, writer, hasher, after)
     in_flight: deque[asyncio.Future[list[None]]] = deque()
     last_write: asyncio.Future[None] | None = None
-    last_hash: asyncio.Future[None] | None = None
+    last_hash: asyncio.Future[Any] | None = after
 
     def submit(batch: list[bytes]) -> None:
         nonlocal last_write, last_hash
@@ -106,9 +134,12 @@ async def _feed(chunks: AsyncIterator[bytes], writer: UploadWriter, hasher: Resu
             submit(batch)
         while in_flight:
             await in_flight.popleft()
+        if hasher is not None and last_hash is not None:
+            await last_hash  # an empty body: the chunk before's hash
     finally:
         if in_flight:  # a failure: let every started step finish before the writer is closed
             await asyncio.gather(*in_flight, return_exceptions=True)
+    return None
 
 
 def _hash_all(hasher: ResumableSha256, chunks: list[bytes]) -> None:
@@ -121,6 +152,7 @@ class UploadManager:
         self._layout = layout
         self._signer = signer
         self._hashes = _RunningHashes()
+        self._settling: set[asyncio.Future[bool]] = set()  # kept: the loop holds tasks weakly
 
     def token(self, state: UploadState) -> str:
         return self._signer.pack(state)
@@ -179,27 +211,71 @@ class UploadManager:
         save_hash_state: bool = True,
     ) -> UploadState:
         """Append a chunk; ``start`` (from Content-Range) must equal the bytes already received. The running
-        hash is saved for whoever continues, unless the caller commits next (``save_hash_state=False``)."""
+        hash is saved for whoever continues, unless the caller commits next (``save_hash_state=False``);
+        it may still be catching up with the chunk on return (see ``_settle``)."""
         writer = await self._opened(state)
+        running: _RunningHash | None = None
         try:
             if start is not None and start != state.offset:
                 raise RegistryError(
                     ErrorCode.RANGE_INVALID,
                     detail=f"chunk starts at {start}, upload has {state.offset} bytes",
                 )
-            hasher = self._hashes.take(state.upload_id, state.offset)
-            if hasher is None:
-                hasher = await self._saved_hasher(state, exact=True)
-            await _feed(chunks, writer, hasher)
-        finally:
-            size = writer.size
+            running = self._hashes.take(state.upload_id, state.offset)
+            if running is None:
+                saved = await self._saved_hasher(state, writer, exact=True)
+                running = None if saved is None else _RunningHash(state.offset, saved)
+            if running is None:
+                behind = await _feed(chunks, writer, None, None)
+            else:
+                behind = await _feed(chunks, writer, running.hasher, running.settled)
+        except BaseException:
             await writer.close()
-        # reached only when every byte was both written and hashed
-        if hasher is not None and hasher.length == size:
-            self._hashes.keep(state.upload_id, size, hasher)
-            if save_hash_state:
-                await self._save_hasher(state.name, state.upload_id, hasher)
+            if running is not None:  # its state saved before the upload can be deleted
+                await running.complete()
+            raise
+        size = writer.size
+        if running is None:
+            await writer.close()
+        elif behind is None:
+            await writer.close()
+            if await self._settle(state, size, running.hasher, None, None, save_hash_state):
+                self._hashes.keep(state.upload_id, _RunningHash(size, running.hasher))
+        else:
+            settled = asyncio.ensure_future(
+                self._settle(state, size, running.hasher, behind, writer, save_hash_state)
+            )
+            self._settling.add(settled)
+            settled.add_done_callback(self._settling.discard)
+            self._hashes.keep(state.upload_id, _RunningHash(size, running.hasher, settled))
         return UploadState(state.name, state.upload_id, size, state.started_at)
+
+    async def _settle(
+        self,
+        state: UploadState,
+        size: int,
+        hasher: ResumableSha256,
+        behind: asyncio.Future[Any] | None,
+        writer: UploadWriter | None,
+        save: bool,
+    ) -> bool:
+        """Let the hash catch up with the upload's ``size`` bytes (``behind``: its last step), close the
+        ``writer`` it reads them through, and save its state; True when it holds every stored byte. A step
+        that failed loses the running hash only: the bytes are stored, and a commit hashes them back."""
+        try:
+            if behind is not None:
+                await behind
+        except OSError as exc:
+            log.warning(
+                "upload %s: hashing stopped at %d of %d bytes: %s", state.upload_id, hasher.length, size, exc
+            )
+        finally:
+            if writer is not None:
+                await writer.close()
+        complete = hasher.length == size
+        if complete and save:
+            await self._save_hasher(state.name, state.upload_id, hasher)
+        return complete
 
     async def _opened(self, state: UploadState) -> UploadWriter:
         """The upload's writer, refused unless the upload holds exactly the state's offset (a token's
@@ -223,11 +299,15 @@ class UploadManager:
         except StorageError as exc:
             log.warning("could not save the hash state of upload %s at %d: %s", upload_id, hasher.length, exc)
 
-    async def _saved_hasher(self, state: UploadState, *, exact: bool) -> ResumableSha256 | None:
+    async def _saved_hasher(
+        self, state: UploadState, writer: UploadWriter, *, exact: bool
+    ) -> ResumableSha256 | None:
         """The saved hash state at the upload's offset, or (unless ``exact``) the latest one below it.
 
         A state that is no Go SHA-256 state, or whose length is not its offset, is skipped."""
         offsets = await self._layout.hash_state_offsets(state.name, state.upload_id, _SAVED)
+        if state.offset and state.offset not in offsets and isinstance(writer, LocalUploadWriter):
+            offsets = await self._offsets_once_saved(state, writer.modified() + _STATE_FOLLOWS, offsets)
         usable = [o for o in offsets if o == state.offset or (not exact and o < state.offset)]
         for offset in reversed(usable):
             saved = await self._layout.read_hash_state(state.name, state.upload_id, _SAVED, offset)
@@ -243,6 +323,16 @@ class UploadManager:
             log.warning("upload %s: hash state at %d says %d bytes", state.upload_id, offset, hasher.length)
         return None
 
+    async def _offsets_once_saved(self, state: UploadState, until: float, offsets: list[int]) -> list[int]:
+        """The saved offsets once the upload's own is among them, or at ``until`` (wall clock): the process
+        that stored the last chunk may still be hashing its tail (see ``append``)."""
+        delay = _FIRST_LOOK
+        while state.offset not in offsets and (left := until - time.time()) > 0:
+            await asyncio.sleep(min(delay, left))
+            delay *= 2
+            offsets = await self._layout.hash_state_offsets(state.name, state.upload_id, _SAVED)
+        return offsets
+
     async def _hash_rest(
         self, state: UploadState, hasher: ResumableSha256 | hashlib._Hash, offset: int
     ) -> str:
@@ -251,15 +341,31 @@ class UploadManager:
             await asyncio.to_thread(hasher.update, chunk)
         return hasher.hexdigest()
 
+    async def _running_hasher(self, state: UploadState) -> ResumableSha256 | None:
+        """This process's running hash of the whole upload, once it has caught up. Either way no state save
+        of the upload is pending on return: none may land after the upload is gone."""
+        running = self._hashes.forget(state.upload_id)
+        if running is None:
+            return ResumableSha256() if state.offset == 0 else None
+        complete = await running.complete()
+        return running.hasher if complete and running.offset == state.offset else None
+
     async def _stored_digest(self, state: UploadState, algorithm: str) -> tuple[str, bool]:
         """The digest of the upload's bytes, sealing them, and whether it came from a saved state: from
         this process's running hash, else from the latest saved state (hashing only the bytes after it),
         else by reading the whole upload back from storage."""
-        hasher = self._hashes.take(state.upload_id, state.offset) if algorithm == _SAVED else None
+        hasher = await self._running_hasher(state)
+        writer = await self._opened(state)
         saved = None
-        if algorithm == _SAVED and hasher is None:
-            saved = await self._saved_hasher(state, exact=False)
-        await (await self._opened(state)).commit()  # sealed: readable and movable
+        if algorithm != _SAVED:
+            hasher = None
+        elif hasher is None:
+            try:
+                saved = await self._saved_hasher(state, writer, exact=False)
+            except BaseException:
+                await writer.close()
+                raise
+        await writer.commit()  # sealed: readable and movable
         if hasher is not None:
             return hasher.hexdigest(), False
         if saved is None:
@@ -285,6 +391,6 @@ class UploadManager:
         await self._layout.delete_upload(state.name, state.upload_id)
 
     async def cancel(self, state: UploadState) -> None:
-        self._hashes.forget(state.upload_id)
+        await self._running_hasher(state)
         if not await self._layout.delete_upload(state.name, state.upload_id):
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": state.upload_id})

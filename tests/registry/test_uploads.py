@@ -5,16 +5,21 @@ requests of a small push are counted."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dockyard.config import s3_settings
 from dockyard.grammar import Digest
+from dockyard.registry import local_feed, uploads
 from dockyard.registry.errors import ErrorCode, RegistryError
 from dockyard.registry.resumable_sha256 import ResumableSha256
 from dockyard.registry.service import Registry, RegistryOptions
@@ -113,6 +118,105 @@ async def test_without_a_state_at_the_end_only_the_bytes_after_the_last_one_are_
     await second.uploads.commit(await _handed_over(first, second, state), digest)
     assert [offset for _, offset in second_driver.reads] == [len(chunk1)]
     assert await _blob(second, digest) == chunk1 + chunk2
+
+
+class _MovedBody:
+    """A body that puts itself into the upload file, as a spliced socket does (``local_feed``): the path on
+    which a chunk is answered before its hash has caught up."""
+
+    def __init__(self, data: bytes) -> None:
+        self._left = memoryview(data)
+
+    async def move_into(self, fd: int, limit: int) -> int:
+        piece, self._left = self._left[:limit], self._left[limit:]
+        written = 0
+        while written < len(piece):
+            written += os.write(fd, piece[written:])
+        return written
+
+    def __aiter__(self) -> _MovedBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._left:
+            raise StopAsyncIteration
+        piece, self._left = self._left.tobytes(), self._left[:0]
+        return piece
+
+
+@pytest.fixture
+def held_hashing(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Every hash step of a moved body waits until the event is set (the real step runs then)."""
+    gate = threading.Event()
+    real = local_feed._hash_range
+
+    def held(*args: Any) -> None:
+        assert gate.wait(10), "hashing held for good"
+        real(*args)
+
+    monkeypatch.setattr(local_feed, "_hash_range", held)
+    return gate
+
+
+async def test_a_chunk_is_answered_before_its_hash_catches_up(
+    tmp_path: Path, held_hashing: threading.Event
+) -> None:
+    """Both chunks are stored while no byte is hashed yet; the next chunk's hashing queues behind, and a
+    commit in another process waits for the saved state instead of reading the upload back."""
+    first, first_driver = _registry(tmp_path)
+    second, second_driver = _registry(tmp_path)
+    chunk1, chunk2 = os.urandom((9 << 20) + 5), os.urandom(1 << 20)
+    digest = Digest.of(chunk1 + chunk2)
+    state = await first.uploads.start(NAME)
+    state = await asyncio.wait_for(first.uploads.append(state, _MovedBody(chunk1), 0), 5)
+    state = await asyncio.wait_for(first.uploads.append(state, _MovedBody(chunk2), state.offset), 5)
+    states = _upload_dir(tmp_path, state) / "hashstates" / "sha256"
+    assert not states.exists() or not any(states.iterdir())
+    commit = asyncio.ensure_future(second.uploads.commit(await _handed_over(first, second, state), digest))
+    await asyncio.sleep(0.1)
+    assert not commit.done()
+    held_hashing.set()
+    await asyncio.wait_for(commit, 5)
+    assert first_driver.reads == [] and second_driver.reads == []
+    assert await _blob(second, digest) == chunk1 + chunk2
+    assert not _upload_dir(tmp_path, state).exists()
+
+
+async def test_a_cancel_waits_for_the_state_still_to_be_saved(
+    tmp_path: Path, held_hashing: threading.Event
+) -> None:
+    """A state saved after the upload was deleted would bring its folder back: the cancel waits for it."""
+    registry, _ = _registry(tmp_path)
+    state = await registry.uploads.start(NAME)
+    state = await asyncio.wait_for(registry.uploads.append(state, _MovedBody(os.urandom(5 << 20)), 0), 5)
+    cancel = asyncio.ensure_future(registry.uploads.cancel(state))
+    await asyncio.sleep(0.1)
+    assert not cancel.done()
+    held_hashing.set()
+    await asyncio.wait_for(cancel, 5)
+    await asyncio.sleep(0.1)
+    assert not _upload_dir(tmp_path, state).exists()
+
+
+async def test_a_commit_elsewhere_waits_for_a_missing_state_only_after_a_recent_change(
+    tmp_path: Path,
+) -> None:
+    """A state that never comes (here: deleted) is waited for only while the upload's last change is
+    recent; after that the commit reads the bytes back at once."""
+    first, _ = _registry(tmp_path)
+    second, second_driver = _registry(tmp_path)
+    data = os.urandom(2 << 20)
+    state = await first.uploads.start(NAME)
+    state = await first.uploads.append(state, _body(data), 0)  # the state saved on return
+    upload = _upload_dir(tmp_path, state)
+    for saved in (upload / "hashstates" / "sha256").iterdir():
+        saved.unlink()
+    long_ago = time.time() - 3600
+    os.utime(upload / "data", (long_ago, long_ago))
+    started = time.monotonic()
+    await second.uploads.commit(await _handed_over(first, second, state), Digest.of(data))
+    assert time.monotonic() - started < uploads._STATE_FOLLOWS
+    assert [offset for _, offset in second_driver.reads] == [0]
 
 
 def _damaged(kind: str, good: bytes) -> bytes:

@@ -84,6 +84,9 @@ class LocalUploadWriter(UploadWriter, Protocol):
     def read_back(self, offset: int, buffer: memoryview) -> int:
         """Read what was written at ``offset`` into ``buffer`` (from the page cache); returns the count."""
 
+    def modified(self) -> float:
+        """When the file last changed (seconds since the epoch)."""
+
 
 class StorageDriver(Protocol):
     """Async, streaming access to a tree of files or objects."""

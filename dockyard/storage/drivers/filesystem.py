@@ -287,6 +287,9 @@ class FilesystemWriter:
     def read_back(self, offset: int, buffer: memoryview) -> int:
         return os.preadv(self._fd, [buffer], offset)
 
+    def modified(self) -> float:
+        return os.fstat(self._fd).st_mtime
+
     async def close(self) -> None:
         os.close(self._fd)
 
